@@ -1,0 +1,100 @@
+"""The one error hierarchy of Gatehouse.
+
+Every error a service raises on purpose derives from :class:`GatehouseError`.
+Its ``status`` and ``code`` are what :mod:`gatehouse.common.problem` turns into an
+RFC 9457 ``application/problem+json`` response over HTTP, or an error envelope
+``{"code": ..., "message": ...}`` over WebSocket.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GatehouseError(Exception):
+    """Base of every deliberate error; carries an HTTP status and a stable code."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal Server Error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class BadRequest(GatehouseError):
+    status, code, title = 400, "bad_request", "Bad Request"
+
+
+class Unauthorized(GatehouseError):
+    """No credentials, or credentials that do not verify (RFC 9110 §15.5.2)."""
+
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["WWW-Authenticate"] = 'Bearer realm="gatehouse"'
+
+
+class Forbidden(GatehouseError):
+    """Valid credentials that lack the role the resource needs (RFC 9110 §15.5.4)."""
+
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(GatehouseError):
+    status, code, title = 404, "not_found", "Not Found"
+
+
+class Conflict(GatehouseError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(GatehouseError):
+    status, code, title = 413, "payload_too_large", "Content Too Large"
+
+
+class ValidationFailed(GatehouseError):
+    status, code, title = 422, "validation_failed", "Unprocessable Content"
+
+
+class TooManyRequests(GatehouseError):
+    status, code, title = 429, "rate_limited", "Too Many Requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class UpstreamError(GatehouseError):
+    """An upstream answered badly or not at all."""
+
+    status, code, title = 502, "bad_gateway", "Bad Gateway"
+
+
+class ServiceUnavailable(GatehouseError):
+    status, code, title = 503, "unavailable", "Service Unavailable"
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail, **extra)
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(retry_after)
+
+
+class UpstreamTimeout(GatehouseError):
+    status, code, title = 504, "upstream_timeout", "Gateway Timeout"
+
+
+class ConfigurationError(GatehouseError):
+    """A setting is present but wrong; raised at start-up and names the setting."""
+
+    code, title = "configuration_error", "Configuration Error"
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting

@@ -1,0 +1,57 @@
+"""Settings shared by every service: typed, from the environment, checked at start-up.
+
+An absent URL picks the embedded default; a URL that is present but wrong is a
+start-up error that names the variable (DESIGN §2), never a silent fallback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_REALM = "gatehouse"
+DEFAULT_CLIENT_ID = "gatehouse"
+PORTS = {"gateway": 8000, "authors": 8001, "realtime": 8002, "auth": 8003}
+
+
+def embedded_issuer(host: str = "127.0.0.1", port: int = PORTS["auth"]) -> str:
+    return f"http://{host}:{port}/realms/{DEFAULT_REALM}"
+
+
+def check_url(value: str | None, setting: str, schemes: tuple[str, ...]) -> str | None:
+    """Reject a URL whose scheme or host is wrong, naming the variable."""
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        allowed = ", ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"{setting} must start with one of {allowed}; got {parts.scheme!r}")
+    if not parts.scheme.startswith("sqlite") and not parts.hostname:
+        raise ValueError(f"{setting} has no host: {value!r}")
+    return value
+
+
+class CommonSettings(BaseSettings):
+    """What every service reads: identity provider, data folder, logging."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", validation_alias="GATEHOUSE_HOST")
+    data_dir: Path = Field(Path(".data"), validation_alias="GATEHOUSE_DATA_DIR")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    log_json: bool = Field(True, validation_alias="GATEHOUSE_LOG_JSON")
+    oidc_issuer: str | None = Field(None, validation_alias="OIDC_ISSUER")
+    oidc_audience: str = Field(DEFAULT_CLIENT_ID, validation_alias="OIDC_AUDIENCE")
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        checked = check_url(value, "OIDC_ISSUER", ("http", "https"))
+        return checked.rstrip("/") if checked else None
+
+    def issuer(self) -> str:
+        """The configured issuer, or the embedded one of the auth service."""
+        return self.oidc_issuer or embedded_issuer()

@@ -1,0 +1,163 @@
+"""JWT verification against an OIDC issuer's discovery document and JWKS.
+
+Keys are fetched once, cached, and refreshed when a token names an unknown ``kid``
+(one refresh at a time, at most once per ``min_refresh_interval`` seconds), so a
+flood of forged ``kid`` values cannot turn into a flood of JWKS requests.
+Only asymmetric algorithms are accepted: ``alg: none`` and HS/RS confusion fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+import jwt
+from jwt import PyJWK
+
+from gatehouse.common.errors import ServiceUnavailable, Unauthorized
+from gatehouse.common.identity import Principal
+
+log = logging.getLogger("gatehouse.jwt")
+ALGORITHMS = ("RS256", "ES256")
+
+
+class JWTVerifier:
+    """Verify bearer tokens of one issuer; ``start()`` loads the keys."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        jwks_url: str | None = None,
+        leeway: float = 30.0,
+        min_refresh_interval: float = 10.0,
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self._http = http
+        self._own_http = http is None
+        self._jwks_url = jwks_url
+        self._leeway = leeway
+        self._min_refresh = min_refresh_interval
+        self._keys: dict[str, PyJWK] = {}
+        self._last_refresh = float("-inf")
+        self._lock = asyncio.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """True once a JWKS with at least one usable key is loaded."""
+        return bool(self._keys)
+
+    async def start(self) -> None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=5.0)
+        try:
+            await self.refresh(force=True)
+        except ServiceUnavailable as exc:
+            log.warning("JWKS not loaded yet, will retry on first token: %s", exc.detail)
+
+    async def close(self) -> None:
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Reload the JWKS, single-flight and rate-limited unless ``force``."""
+        stamp = self._last_refresh
+        async with self._lock:
+            if self._last_refresh != stamp and not force:
+                return  # someone refreshed while we waited
+            if not force and time.monotonic() - self._last_refresh < self._min_refresh:
+                return
+            self._last_refresh = time.monotonic()
+            self._keys = await self._fetch_keys()
+            log.info("loaded %d signing keys from %s", len(self._keys), self.issuer)
+
+    async def verify(self, token: str) -> Principal:
+        """Return the principal of a valid token or raise :class:`Unauthorized`."""
+        header = _header(token)
+        kid = header.get("kid")
+        if header.get("alg") not in ALGORITHMS or not isinstance(kid, str):
+            raise Unauthorized("token algorithm or key id not accepted")
+        key = await self._key(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[key.algorithm_name],
+                issuer=self.issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+        self._check_audience(claims)
+        return Principal.from_claims(claims, self.audience)
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        aud = claims.get("aud")
+        audiences = {aud} if isinstance(aud, str) else set(aud or [])
+        if self.audience not in audiences and claims.get("azp") != self.audience:
+            raise Unauthorized("token not issued for this audience")
+
+    async def _key(self, kid: str) -> PyJWK:
+        if kid not in self._keys:
+            await self.refresh()
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise Unauthorized("unknown signing key") from None
+
+    async def _fetch_keys(self) -> dict[str, PyJWK]:
+        assert self._http is not None, "start() first"
+        try:
+            url = self._jwks_url or await self._discover()
+            response = await self._http.get(url)
+            response.raise_for_status()
+            jwks = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ServiceUnavailable(f"cannot load JWKS of {self.issuer}: {exc!r}") from None
+        keys: dict[str, PyJWK] = {}
+        for data in jwks.get("keys", []):
+            if data.get("use", "sig") != "sig" or data.get("alg", "RS256") not in ALGORITHMS:
+                continue
+            try:
+                keys[data["kid"]] = PyJWK(data)
+            except (jwt.PyJWTError, KeyError):
+                log.warning("skipping unusable JWKS key %s", data.get("kid"))
+        return keys
+
+    async def _discover(self) -> str:
+        assert self._http is not None
+        response = await self._http.get(f"{self.issuer}/.well-known/openid-configuration")
+        response.raise_for_status()
+        self._jwks_url = str(response.json()["jwks_uri"])
+        return self._jwks_url
+
+
+def _header(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise Unauthorized("malformed token") from None
+    if not isinstance(header, dict):
+        raise Unauthorized("malformed token")
+    return header
+
+
+def bearer_token(authorization: str | bytes | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header value, else None."""
+    if not authorization:
+        return None
+    if isinstance(authorization, bytes):
+        authorization = authorization.decode("latin-1")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+__all__ = ["ALGORITHMS", "JWTVerifier", "bearer_token"]

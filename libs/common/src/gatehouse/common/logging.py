@@ -12,9 +12,7 @@ from datetime import UTC, datetime
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
-trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "trace_id", default=None
-)
+trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
 
 _SECRETS = re.compile(
     r"(?i)(bearer\s+|\"?(?:access_token|refresh_token|id_token|token|password)\"?\s*[:=]\s*\"?)"

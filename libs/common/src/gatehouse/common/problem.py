@@ -68,8 +68,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        body = problem_body(exc.status_code, _reason(exc.status_code), str(exc.detail),
-                            f"http_{exc.status_code}", request.url.path)
+        body = problem_body(
+            exc.status_code,
+            _reason(exc.status_code),
+            str(exc.detail),
+            f"http_{exc.status_code}",
+            request.url.path,
+        )
         return Response(body, exc.status_code, headers=exc.headers, media_type=PROBLEM_JSON)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
@@ -78,8 +83,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        body = problem_body(422, "Unprocessable Content", "the request is not valid",
-                            "validation_failed", request.url.path, errors=errors)
+        body = problem_body(
+            422,
+            "Unprocessable Content",
+            "the request is not valid",
+            "validation_failed",
+            request.url.path,
+            errors=errors,
+        )
         return Response(body, 422, media_type=PROBLEM_JSON)
 
     app.add_exception_handler(GatehouseError, on_gatehouse)

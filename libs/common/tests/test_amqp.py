@@ -1,0 +1,82 @@
+"""The RabbitMQ adapter against the real broker of the development machine."""
+
+import asyncio
+
+import aio_pika
+import pytest
+
+from gatehouse.common.amqp import AmqpEventBus
+from gatehouse.common.errors import ConfigurationError
+from gatehouse.common.events import CloudEvent
+
+pytestmark = pytest.mark.services
+
+
+async def test_every_fan_out_subscriber_sees_every_event(amqp_namespace) -> None:
+    bus = AmqpEventBus(amqp_namespace.url, exchange=amqp_namespace.exchange)
+    await bus.start()
+    first: asyncio.Queue[CloudEvent] = asyncio.Queue()
+    second: asyncio.Queue[CloudEvent] = asyncio.Queue()
+    await bus.subscribe("gatehouse.author.*", first.put)
+    await bus.subscribe("gatehouse.#", second.put)
+    await asyncio.sleep(0.2)  # consumers attach at the stream's "next" offset
+    sent = [
+        CloudEvent(source="/t", type="gatehouse.author.created", data={"n": i}) for i in range(3)
+    ]
+    for event in sent:
+        await bus.publish(event)
+    for queue in (first, second):
+        got = [await asyncio.wait_for(queue.get(), 5) for _ in sent]
+        assert [e.id for e in got] == [e.id for e in sent]
+    await bus.close()
+
+
+async def test_the_stream_keeps_events_for_late_readers(amqp_namespace) -> None:
+    bus = AmqpEventBus(amqp_namespace.url, exchange=amqp_namespace.exchange)
+    await bus.start()
+    event = CloudEvent(source="/t", type="gatehouse.author.created")
+    await bus.publish(event)
+    await bus.close()
+    connection = await aio_pika.connect(amqp_namespace.url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=10)
+        stream = await channel.declare_queue(
+            f"{amqp_namespace.exchange}.stream",
+            durable=True,
+            arguments={"x-queue-type": "stream", "x-max-age": "7D"},
+        )
+        got: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+        await stream.consume(got.put, arguments={"x-stream-offset": "first"})
+        message = await asyncio.wait_for(got.get(), 5)
+        assert CloudEvent.from_json(message.body).id == event.id
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        await message.ack()
+
+
+async def test_work_queue_dead_letters_a_failing_message(amqp_namespace) -> None:
+    bus = AmqpEventBus(amqp_namespace.url, exchange=amqp_namespace.exchange)
+    await bus.start()
+    name = amqp_namespace.queue("work")
+
+    async def fail(event: CloudEvent) -> None:
+        raise RuntimeError("cannot handle")
+
+    await bus.subscribe("gatehouse.#", fail, queue=name)
+    await bus.publish(CloudEvent(source="/t", type="gatehouse.author.created"))
+    connection = await aio_pika.connect(amqp_namespace.url)
+    async with connection:
+        channel = await connection.channel()
+        for _ in range(50):
+            dlq = await channel.declare_queue(f"{name}.dlq", passive=True)
+            if dlq.declaration_result.message_count == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert dlq.declaration_result.message_count == 1
+    await bus.close()
+
+
+async def test_unreachable_broker_is_a_startup_error_naming_the_setting() -> None:
+    bus = AmqpEventBus("amqp://guest:guest@127.0.0.1:1/", setting="AMQP_URL")
+    with pytest.raises(ConfigurationError, match="AMQP_URL"):
+        await bus.start()

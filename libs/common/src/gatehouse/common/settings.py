@@ -45,6 +45,7 @@ class CommonSettings(BaseSettings):
     log_json: bool = Field(True, validation_alias="GATEHOUSE_LOG_JSON")
     oidc_issuer: str | None = Field(None, validation_alias="OIDC_ISSUER")
     oidc_audience: str = Field(DEFAULT_CLIENT_ID, validation_alias="OIDC_AUDIENCE")
+    auth_port: int = Field(PORTS["auth"], validation_alias="GATEHOUSE_AUTH_PORT", ge=1, le=65535)
 
     @field_validator("oidc_issuer")
     @classmethod
@@ -54,4 +55,4 @@ class CommonSettings(BaseSettings):
 
     def issuer(self) -> str:
         """The configured issuer, or the embedded one of the auth service."""
-        return self.oidc_issuer or embedded_issuer()
+        return self.oidc_issuer or embedded_issuer(port=self.auth_port)

@@ -1,0 +1,33 @@
+"""The start-up banner of monolithic mode: where everything is and how to log in."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+USERS = ("admin", "editor", "viewer", "auditor", "nobody")
+
+
+def print_banner(gateway: Any, auth: Any, new_password: str | None, credentials: Path) -> None:
+    base = f"http://{gateway.host}:{gateway.port}"
+    if new_password is not None:
+        secret = f"password (generated now, shown once): {new_password}"
+    else:
+        secret = "password: GATEHOUSE_DEMO_PASSWORD, or the one kept in the file below"
+    lines = [
+        "",
+        "Gatehouse is running (monolithic mode: gatehouse run all)",
+        f"  gateway   {base}        <- the only address clients use",
+        f"  health    {base}/readyz   metrics {base}/metrics",
+        f"  API       {base}/api/v1/authors   docs {base}/docs",
+        f"  events    ws://{gateway.host}:{gateway.port}/ws",
+        f"  login     POST {base}/auth/token  {{\"username\": \"editor\", \"password\": ...}}",
+        f"  users     {', '.join(USERS)}",
+        f"  {secret}",
+        f"  demo credentials file: {credentials.resolve()}",
+        "  Ctrl+C stops everything.",
+        "",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()

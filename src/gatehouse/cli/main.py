@@ -1,0 +1,80 @@
+"""The ``gatehouse`` command line: run the whole system or one service, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from gatehouse.common.errors import ConfigurationError
+
+DESCRIPTION = """\
+Gatehouse: an API gateway and the services behind it.
+
+modes of `gatehouse run`:
+  all       the whole system in one process (monolithic mode, what `make run` does):
+            gateway :8000, authors :8001, realtime :8002, auth :8003 as four uvicorn
+            servers in one event loop, with embedded defaults (SQLite, in-process
+            event bus, in-memory rate limits, embedded OIDC issuer with demo users).
+  gateway   the edge alone: auth, RBAC, rate limits, breakers, HTTP + WS proxy.
+            Reads OIDC_ISSUER, REDIS_URL, GATEHOUSE_UPSTREAM_{AUTHORS,REALTIME,AUTH}_URL.
+  authors   the authors service alone. Reads DATABASE_URL, AMQP_URL, OIDC_ISSUER.
+  realtime  the WebSocket service alone. Reads AMQP_URL, OIDC_ISSUER.
+  auth      the identity service alone (embedded issuer unless KEYCLOAK_URL is set).
+  relay     the outbox relay alone: publishes authors' outbox to AMQP_URL.
+
+An absent URL picks the embedded default; a URL that is present but wrong stops
+start-up with an error naming the variable. Ports: GATEHOUSE_<SERVICE>_PORT.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gatehouse", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run", help="run the whole system or one service", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "mode", choices=["all", "gateway", "authors", "realtime", "auth", "relay"],
+        help="what to run (see above)",
+    )
+    commands.add_parser(
+        "migrate",
+        help="upgrade the authors database (DATABASE_URL, default the embedded SQLite) to head",
+        description="Apply the Alembic migrations of the authors service to DATABASE_URL.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from gatehouse.cli import launcher
+
+    try:
+        if args.command == "migrate":
+            launcher.migrate()
+        elif args.mode == "all":
+            launcher.run_all()
+        else:
+            launcher.run_one(args.mode)
+    except ConfigurationError as exc:
+        print(f"gatehouse: configuration error: {exc.detail}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or exc.title
+            print(f"gatehouse: configuration error: {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

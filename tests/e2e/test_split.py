@@ -1,0 +1,51 @@
+"""Split mode: one service a process on the real PostgreSQL, Redis and RabbitMQ,
+with two gateway and two realtime replicas, driven only through the gateways."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import DEMO_PASSWORD, Processes, free_port, user_flow, wait_ready
+
+pytestmark = [pytest.mark.e2e, pytest.mark.services]
+
+
+async def test_the_whole_flow_in_split_mode(
+    processes: Processes, postgres_url, redis_namespace, amqp_namespace
+) -> None:
+    auth_port = free_port()
+    issuer = f"http://127.0.0.1:{auth_port}/realms/gatehouse"
+    common: dict[str, str | None] = {
+        "OIDC_ISSUER": issuer,
+        "GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD,
+        "GATEHOUSE_DATA_DIR": ".data",
+        "DATABASE_URL": postgres_url,
+        "AMQP_URL": amqp_namespace.url,
+        "GATEHOUSE_AMQP_EXCHANGE": amqp_namespace.exchange,
+        "REDIS_URL": redis_namespace.url,
+        "GATEHOUSE_RATE_LIMIT_PREFIX": redis_namespace.prefix,
+    }
+    processes.run(["migrate"], common)
+    processes.start("auth", ["run", "auth"], {**common, "GATEHOUSE_AUTH_PORT": str(auth_port)})
+    authors_port = free_port()
+    processes.start("authors", ["run", "authors"],
+                    {**common, "GATEHOUSE_AUTHORS_PORT": str(authors_port),
+                     "GATEHOUSE_AUTHORS_RELAY": "false"})
+    processes.start("relay", ["run", "relay"], common)
+    gateways = []
+    for replica in (1, 2):
+        realtime_port, gateway_port = free_port(), free_port()
+        processes.start(f"realtime-{replica}", ["run", "realtime"],
+                        {**common, "GATEHOUSE_REALTIME_PORT": str(realtime_port)})
+        processes.start(f"gateway-{replica}", ["run", "gateway"], {
+            **common,
+            "GATEHOUSE_GATEWAY_PORT": str(gateway_port),
+            "GATEHOUSE_UPSTREAM_AUTHORS_URL": f"http://127.0.0.1:{authors_port}",
+            "GATEHOUSE_UPSTREAM_REALTIME_URL": f"http://127.0.0.1:{realtime_port}",
+            "GATEHOUSE_UPSTREAM_AUTH_URL": f"http://127.0.0.1:{auth_port}",
+        })
+        gateways.append(f"http://127.0.0.1:{gateway_port}")
+    for gateway in gateways:
+        await wait_ready(processes, f"{gateway}/readyz")
+    await user_flow(gateways, "Octavia E. Butler")
+    processes.assert_alive()

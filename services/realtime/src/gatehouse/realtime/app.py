@@ -1,0 +1,113 @@
+"""The composition root of the realtime service: ``create_app(settings, bus=...)``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from gatehouse.common.errors import ServiceUnavailable
+from gatehouse.common.events import EventBus, InMemoryEventBus
+from gatehouse.common.metrics import REDMiddleware, metrics_response
+from gatehouse.common.problem import install_problem_handlers
+from gatehouse.common.requests import RequestIdMiddleware
+from gatehouse.common.tokens import JWTVerifier
+from gatehouse.realtime.asyncapi import asyncapi_document
+from gatehouse.realtime.endpoint import Runtime, serve_websocket
+from gatehouse.realtime.hub import SERVICE_RESTART, Hub
+from gatehouse.realtime.intake import subscribe_hub
+from gatehouse.realtime.settings import RealtimeSettings
+
+
+def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> FastAPI:
+    """The realtime app. A passed ``bus`` (monolithic mode) is used but never started or
+    closed; otherwise the app owns one: RabbitMQ when ``AMQP_URL`` is set, else in-memory."""
+    runtime = Runtime(settings, Hub())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            events = bus if bus is not None else await _own_bus(settings, stack)
+            verifier = JWTVerifier(settings.issuer(), settings.oidc_audience)
+            await verifier.start()
+            stack.push_async_callback(verifier.close)
+            runtime.verifier = verifier
+            subscription = await subscribe_hub(events, runtime.hub)
+            stack.push_async_callback(subscription.cancel)
+            stack.push_async_callback(_drain, runtime)
+            yield
+
+    app = FastAPI(
+        title="Gatehouse realtime",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="WebSocket subscriptions and live events; the protocol is at /asyncapi.json.",
+    )
+    install_problem_handlers(app)
+    _add_routes(app, runtime)
+    app.add_middleware(REDMiddleware, service="realtime")
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+async def _own_bus(settings: RealtimeSettings, stack: contextlib.AsyncExitStack) -> EventBus:
+    events: EventBus
+    if settings.amqp_url:
+        from gatehouse.common.amqp import AmqpEventBus
+
+        events = AmqpEventBus(settings.amqp_url, exchange=settings.amqp_exchange)
+    else:
+        events = InMemoryEventBus()
+    await events.start()
+    stack.push_async_callback(events.close)
+    return events
+
+
+async def _drain(runtime: Runtime) -> None:
+    """Shutdown: refuse new sockets, close the open ones with 1012 so they reconnect."""
+    runtime.accepting = False
+    await runtime.hub.close_all(SERVICE_RESTART, "server restarting")
+
+
+def _add_routes(app: FastAPI, runtime: Runtime) -> None:
+    @app.websocket("/ws")
+    async def websocket(websocket: WebSocket) -> None:
+        await serve_websocket(websocket, runtime)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers; no dependency is checked."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """Readiness: signing keys loaded and the event intake subscribed."""
+        checks = {"jwks": await _jwks_check(runtime), "accepting": {"ok": runtime.accepting}}
+        ready = all(check["ok"] for check in checks.values())
+        body = {"status": "ok" if ready else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def metrics() -> Response:
+        return metrics_response()
+
+    @app.get("/asyncapi.json", tags=["docs"])
+    async def asyncapi(request: Request) -> dict[str, Any]:
+        """The AsyncAPI 3.0 document of the WebSocket protocol at ``/ws``."""
+        return asyncapi_document(request.url.netloc)
+
+
+async def _jwks_check(runtime: Runtime) -> dict[str, Any]:
+    verifier = runtime.verifier
+    if verifier is None:
+        return {"ok": False, "detail": "not started"}
+    if not verifier.ready:
+        try:
+            await verifier.refresh()  # rate-limited by the verifier itself
+        except ServiceUnavailable as exc:
+            return {"ok": False, "detail": exc.detail}
+    return {"ok": verifier.ready}

@@ -1,0 +1,104 @@
+"""``GET /ws``: the WebSocket endpoint, glue between Starlette and the protocol.
+
+Authentication is the forwarded ``Authorization: Bearer`` header at the handshake
+(a bad one is refused with 401 before the upgrade), or, without a header, a first
+``auth`` message within ``auth_timeout`` (browsers cannot set headers; tokens never
+travel in URLs). The reader runs in its own task so that a connection closed by
+the server (slow consumer, expiry, shutdown) ends even when the peer is stalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gatehouse.common.errors import Unauthorized
+from gatehouse.common.identity import Principal
+from gatehouse.common.problem import problem_response
+from gatehouse.common.tokens import JWTVerifier, bearer_token
+from gatehouse.realtime.hub import POLICY_VIOLATION, SERVICE_RESTART, Connection, Hub
+from gatehouse.realtime.protocol import Session
+from gatehouse.realtime.settings import RealtimeSettings
+
+
+@dataclass
+class Runtime:
+    """What the endpoint needs; the verifier is set by the app's lifespan."""
+
+    settings: RealtimeSettings
+    hub: Hub
+    verifier: JWTVerifier | None = None
+    accepting: bool = True
+
+    async def verify(self, token: str) -> Principal:
+        if self.verifier is None:
+            raise Unauthorized("the service is not ready to verify tokens")
+        return await self.verifier.verify(token)
+
+
+async def serve_websocket(websocket: WebSocket, runtime: Runtime) -> None:
+    if not runtime.accepting:  # shutting down: go to another replica
+        await websocket.close(SERVICE_RESTART)
+        return
+    principal = None
+    token = bearer_token(websocket.headers.get("authorization"))
+    if token is not None:
+        try:
+            principal = await runtime.verify(token)
+        except Unauthorized as exc:
+            await _refuse(websocket, exc)
+            return
+    await websocket.accept()
+    conn = Connection(
+        websocket,
+        queue_size=runtime.settings.send_queue_size,
+        close_timeout=runtime.settings.close_timeout,
+    )
+    runtime.hub.add(conn)
+    session = Session(conn, runtime.hub, runtime.verify, runtime.settings)
+    if principal is None:
+        session.await_auth(runtime.settings.auth_timeout)
+    else:
+        session.start_authenticated(principal)
+    try:
+        await _run(websocket, session)
+    finally:
+        session.stop()
+        runtime.hub.remove(conn)
+
+
+async def _run(websocket: WebSocket, session: Session) -> None:
+    reader = asyncio.create_task(_read_loop(websocket, session))
+    try:
+        await asyncio.wait({reader, session.conn.done}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        if not session.conn.closing:
+            session.conn.abandon()  # the peer left first
+        await session.conn.done
+
+
+async def _read_loop(websocket: WebSocket, session: Session) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is not None:
+                await session.on_text(text)
+            else:
+                session.on_bytes()
+
+
+async def _refuse(websocket: WebSocket, error: Unauthorized) -> None:
+    """401 + problem JSON before the upgrade where the server allows it, else close 1008."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(problem_response(error, websocket.url.path))
+    else:
+        await websocket.close(POLICY_VIOLATION, "invalid token")

@@ -1,0 +1,197 @@
+"""Connections and channels: a broadcast that never waits for a slow client.
+
+Each :class:`Connection` owns a bounded send queue drained by its own writer task.
+:meth:`Hub.broadcast` is synchronous: it serialises an event once and puts it in
+every subscriber's queue without awaiting, so one stalled client cannot delay the
+others. A client whose queue is full is closed with 1013 (try again later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from gatehouse.common.events import CloudEvent
+from gatehouse.common.identity import Principal
+from gatehouse.realtime import metrics
+from gatehouse.realtime.channels import channels_for
+
+log = logging.getLogger("gatehouse.realtime")
+
+# Close codes (RFC 6455 §7.4 and the private range): clients act on them.
+POLICY_VIOLATION = 1008  # failed or missing authentication, sustained abuse
+INTERNAL_ERROR = 1011
+SERVICE_RESTART = 1012  # server going away: reconnect (to another replica)
+TRY_AGAIN_LATER = 1013  # too slow to keep up: reconnect and refetch
+TOKEN_EXPIRED = 4001  # access token expired without an ``auth`` refresh
+
+
+class Transport(Protocol):
+    """What a connection needs of a WebSocket (Starlette's ``WebSocket`` is one)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class _Close:
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code, self.reason = code, reason
+
+
+class Connection:
+    """One client: its principal, its channels and its bounded send queue."""
+
+    def __init__(
+        self, transport: Transport, *, queue_size: int, close_timeout: float = 5.0
+    ) -> None:
+        self.principal: Principal | None = None
+        self.channels: set[str] = set()
+        self.close_code: int | None = None
+        self._transport = transport
+        self._limit = queue_size
+        self._close_timeout = close_timeout
+        # Unbounded on purpose: ``offer`` enforces the bound so a close marker always fits.
+        self._queue: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writer = asyncio.create_task(self._write_loop())
+
+    @property
+    def closing(self) -> bool:
+        return self.close_code is not None or self._done.done()
+
+    @property
+    def done(self) -> asyncio.Future[None]:
+        """Resolves once the connection is finished (closed by us or gone)."""
+        return self._done
+
+    def offer(self, text: str) -> bool:
+        """Queue a message without waiting; a full queue closes the connection (1013)."""
+        if self.closing:
+            return False
+        if self._queue.qsize() >= self._limit:
+            metrics.SLOW_CONSUMERS.inc()
+            self.close(TRY_AGAIN_LATER, "send queue full", flush=False)
+            return False
+        self._queue.put_nowait(text)
+        return True
+
+    def close(self, code: int, reason: str = "", *, flush: bool = True) -> None:
+        """Close with ``code``: after the queued messages when ``flush``, else at once."""
+        if self.closing:
+            return
+        self.close_code = code
+        if flush:
+            self._queue.put_nowait(_Close(code, reason))
+            # A stalled peer never drains the queue: close anyway after close_timeout.
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._close_timeout, self._close_now, code, reason)
+        else:
+            self._close_now(code, reason)
+
+    def _close_now(self, code: int, reason: str) -> None:
+        if self._done.done():
+            return
+        self._writer.cancel()
+        self._writer = asyncio.create_task(self._send_close(code, reason))
+
+    def abandon(self) -> None:
+        """The peer is gone: stop writing, nothing to send."""
+        self._writer.cancel()
+        self._finish()
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, _Close):
+                    await self._send_close(item.code, item.reason)
+                    return
+                await self._transport.send_text(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the peer went away mid-send: nothing left to tell it
+            self._finish()
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        # A stalled peer can block even the close frame; give up after close_timeout.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._close_timeout):
+                await self._transport.close(code, reason)
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self._done.done():
+            self._done.set_result(None)
+
+
+class Hub:
+    """Every connection of this process and the subscribers of each channel."""
+
+    def __init__(self) -> None:
+        self.connections: set[Connection] = set()
+        self._channels: dict[str, set[Connection]] = {}
+
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        metrics.CONNECTIONS.inc()
+
+    def remove(self, conn: Connection) -> None:
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        metrics.CONNECTIONS.dec()
+        for channel in list(conn.channels):
+            self.unsubscribe(conn, channel)
+
+    def subscribe(self, conn: Connection, channel: str) -> None:
+        conn.channels.add(channel)
+        self._channels.setdefault(channel, set()).add(conn)
+
+    def unsubscribe(self, conn: Connection, channel: str) -> None:
+        conn.channels.discard(channel)
+        subscribers = self._channels.get(channel)
+        if subscribers is not None:
+            subscribers.discard(conn)
+            if not subscribers:
+                del self._channels[channel]
+
+    def subscribers(self, channel: str) -> int:
+        return len(self._channels.get(channel, ()))
+
+    def broadcast(self, channel: str, text: str) -> int:
+        """Queue ``text`` for every subscriber of ``channel``; never awaits. Returns the count."""
+        delivered = 0
+        for conn in self._channels.get(channel, ()):
+            delivered += conn.offer(text)
+        metrics.MESSAGES_OUT_EVENT.inc(delivered)
+        return delivered
+
+    def publish_event(self, event: CloudEvent) -> int:
+        """Push an event to each of its channels; it is serialised once."""
+        body = event.to_json().decode()
+        return sum(self.broadcast(ch, event_frame(ch, body)) for ch in channels_for(event))
+
+    async def close_all(self, code: int, reason: str = "") -> None:
+        """Close every connection (shutdown: 1012) and wait until they are finished."""
+        connections = list(self.connections)
+        for conn in connections:
+            conn.close(code, reason, flush=False)
+        await _wait_all(conn.done for conn in connections)
+
+
+def event_frame(channel: str, event_json: str) -> str:
+    """``{"type": "event", "channel": ..., "event": {...}}`` around ready-made event JSON."""
+    return f'{{"type":"event","channel":{json.dumps(channel)},"event":{event_json}}}'
+
+
+async def _wait_all(futures: Iterable[asyncio.Future[None]]) -> None:
+    pending = list(futures)
+    if pending:
+        await asyncio.wait(pending)

@@ -1,0 +1,217 @@
+"""The client protocol of DESIGN §6, independent of any web framework.
+
+Client -> server: ``{"id": ..., "op": "subscribe"|"unsubscribe"|"ping"|"auth", ...}``
+(and the template's ``{"type": "auth", "token": ...}``). Server -> client: replies
+``{"id": ..., "ok": true, "result": ...}`` / ``{"id": ..., "ok": false, "error":
+{"code": ..., "message": ...}}``; pushes come from :mod:`gatehouse.realtime.hub`.
+A bad frame earns an error reply and never closes the socket; sustained abuse does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gatehouse.common.errors import (
+    BadRequest,
+    Forbidden,
+    GatehouseError,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+)
+from gatehouse.common.identity import Principal
+from gatehouse.common.problem import error_envelope
+from gatehouse.realtime import metrics
+from gatehouse.realtime.channels import parse_channel
+from gatehouse.realtime.hub import POLICY_VIOLATION, TOKEN_EXPIRED, Connection, Hub
+from gatehouse.realtime.limits import TokenBucket
+from gatehouse.realtime.settings import RealtimeSettings
+
+log = logging.getLogger("gatehouse.realtime")
+
+Verify = Callable[[str], Awaitable[Principal]]
+RequestId = str | int | None
+OPS = ("subscribe", "unsubscribe", "ping", "auth")
+
+
+class SubscriptionLimit(GatehouseError):
+    status, code, title = 429, "subscription_limit", "Too Many Subscriptions"
+
+
+def reply_ok(request_id: RequestId, result: Any) -> str:
+    return _dumps({"id": request_id, "ok": True, "result": result})
+
+
+def reply_error(request_id: RequestId, error: GatehouseError) -> str:
+    return _dumps({"id": request_id, "ok": False, "error": error_envelope(error)})
+
+
+def parse_frame(text: str, max_bytes: int) -> dict[str, Any]:
+    """A JSON object of at most ``max_bytes`` (UTF-8), else a :class:`GatehouseError`."""
+    if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
+        raise PayloadTooLarge(f"message larger than {max_bytes} bytes")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise BadRequest("message is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise BadRequest("message must be a JSON object")
+    return frame
+
+
+def request_id(frame: dict[str, Any]) -> RequestId:
+    value = frame.get("id")
+    if value is None or (isinstance(value, str | int) and not isinstance(value, bool)):
+        return value
+    raise BadRequest("id must be a string or an integer")
+
+
+def operation(frame: dict[str, Any]) -> str:
+    op = frame.get("op")
+    if op is None and frame.get("type") == "auth":  # the template's first-message form
+        op = "auth"
+    if op not in OPS:
+        raise BadRequest(f"unknown op {str(op)[:40]!r}; expected one of {', '.join(OPS)}")
+    return str(op)
+
+
+def _string(frame: dict[str, Any], key: str) -> str:
+    value = frame.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key!r} must be a non-empty string")
+    return value
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class Session:
+    """The protocol state of one connection: authentication, limits and its requests."""
+
+    def __init__(
+        self, conn: Connection, hub: Hub, verify: Verify, settings: RealtimeSettings
+    ) -> None:
+        self.conn, self._hub, self._verify, self._settings = conn, hub, verify, settings
+        self._messages = TokenBucket(settings.message_rate, settings.message_burst)
+        self._strikes = TokenBucket(1.0, settings.rate_limit_strikes)
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def principal(self) -> Principal | None:
+        return self.conn.principal
+
+    def await_auth(self, timeout: float) -> None:
+        """Close with 1008 unless an ``auth`` message arrives within ``timeout`` seconds."""
+        self._timer = asyncio.get_running_loop().call_later(timeout, self._auth_deadline)
+
+    def start_authenticated(self, principal: Principal) -> None:
+        self._set_principal(principal)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    async def on_text(self, text: str) -> None:
+        metrics.MESSAGES_IN.inc()
+        if not self._admit():
+            return
+        rid: RequestId = None
+        try:
+            frame = parse_frame(text, self._settings.max_message_bytes)
+            rid = request_id(frame)
+            result = await self._dispatch(operation(frame), frame)
+        except GatehouseError as exc:
+            self._reply(reply_error(rid, exc))
+            if isinstance(exc, Unauthorized) and self.principal is None:
+                self.conn.close(POLICY_VIOLATION, "authentication failed")
+            return
+        except Exception:
+            log.exception("request failed on a WebSocket connection")
+            self._reply(reply_error(rid, GatehouseError("the request failed")))
+            return
+        self._reply(reply_ok(rid, result))
+
+    def on_bytes(self) -> None:
+        metrics.MESSAGES_IN.inc()
+        if self._admit():
+            self._reply(reply_error(None, BadRequest("binary frames are not supported")))
+
+    def _admit(self) -> bool:
+        if self._messages.take():
+            return True
+        if not self._strikes.take():
+            self.conn.close(POLICY_VIOLATION, "message rate limit exceeded")
+            return False
+        error = TooManyRequests("message rate limit exceeded", retry_after=1)
+        self._reply(reply_error(None, error))
+        return False
+
+    def _reply(self, text: str) -> None:
+        if self.conn.offer(text):
+            metrics.MESSAGES_OUT_REPLY.inc()
+
+    async def _dispatch(self, op: str, frame: dict[str, Any]) -> Any:
+        if op == "auth":
+            return await self._auth(_string(frame, "token"))
+        if self.principal is None:
+            raise Unauthorized("authenticate first: send {'type': 'auth', 'token': ...}")
+        if op == "ping":
+            return "pong"
+        if op == "subscribe":
+            return self._subscribe(_string(frame, "channel"), "since" in frame)
+        return self._unsubscribe(_string(frame, "channel"))
+
+    async def _auth(self, token: str) -> dict[str, Any]:
+        principal = await self._verify(token)
+        previous = self.principal
+        if previous is not None and previous.subject != principal.subject:
+            raise Forbidden("a refreshed token must belong to the same subject")
+        self._set_principal(principal)
+        revoked = [ch for ch in sorted(self.conn.channels) if not self._allowed(ch, principal)]
+        for channel in revoked:
+            self._hub.unsubscribe(self.conn, channel)
+        result: dict[str, Any] = {"subject": principal.subject, "expires_at": principal.expires_at}
+        if revoked:
+            result["revoked"] = revoked
+        return result
+
+    def _subscribe(self, name: str, with_since: bool) -> dict[str, Any]:
+        assert self.principal is not None
+        channel = parse_channel(name)
+        if not channel.allows(self.principal):
+            raise Forbidden(f"channel {name!r} needs one of the roles {sorted(channel.roles)}")
+        limit = self._settings.max_subscriptions
+        if name not in self.conn.channels and len(self.conn.channels) >= limit:
+            raise SubscriptionLimit(f"at most {limit} subscriptions per connection")
+        self._hub.subscribe(self.conn, name)
+        # No history yet: a client that asks to resume is told to refetch over HTTP.
+        return {"channel": name, "recovered": False} if with_since else {"channel": name}
+
+    def _unsubscribe(self, name: str) -> dict[str, Any]:
+        self._hub.unsubscribe(self.conn, name)
+        return {"channel": name}
+
+    def _set_principal(self, principal: Principal) -> None:
+        self.conn.principal = principal
+        self.stop()
+        if principal.expires_at:
+            delay = max(0.0, principal.expires_at - time.time())
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(delay, self.conn.close, TOKEN_EXPIRED, "token expired")
+
+    def _auth_deadline(self) -> None:
+        if self.principal is None:
+            self.conn.close(POLICY_VIOLATION, "authentication timeout")
+
+    @staticmethod
+    def _allowed(name: str, principal: Principal) -> bool:
+        try:
+            return parse_channel(name).allows(principal)
+        except GatehouseError:
+            return False

@@ -1,0 +1,46 @@
+"""Settings of the realtime service, read from the environment and checked at start-up."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from gatehouse.common.events import EXCHANGE
+from gatehouse.common.settings import PORTS, CommonSettings, check_url
+
+KIB = 1024
+
+
+class RealtimeSettings(CommonSettings):
+    """Port, event bus and the per-connection limits of the WebSocket endpoint."""
+
+    port: int = Field(PORTS["realtime"], validation_alias="GATEHOUSE_REALTIME_PORT")
+    amqp_url: str | None = Field(None, validation_alias="AMQP_URL")
+    amqp_exchange: str = Field(EXCHANGE, min_length=1, validation_alias="GATEHOUSE_AMQP_EXCHANGE")
+
+    # Seconds a connection without an Authorization header has to send its auth message.
+    auth_timeout: float = Field(5.0, gt=0, validation_alias="GATEHOUSE_REALTIME_AUTH_TIMEOUT")
+    # A larger text frame gets an error envelope; the socket stays open. The transport's
+    # hard limit (uvicorn ``ws_max_size``) is a multiple of it and closes with 1009.
+    max_message_bytes: int = Field(
+        64 * KIB, ge=256, validation_alias="GATEHOUSE_REALTIME_MAX_MESSAGE_BYTES"
+    )
+    # Messages waiting for one client; a client that falls further behind is closed (1013).
+    send_queue_size: int = Field(256, ge=1, validation_alias="GATEHOUSE_REALTIME_SEND_QUEUE")
+    max_subscriptions: int = Field(
+        64, ge=1, validation_alias="GATEHOUSE_REALTIME_MAX_SUBSCRIPTIONS"
+    )
+    # Inbound messages per second a connection may send (token bucket), and its burst.
+    message_rate: float = Field(20.0, gt=0, validation_alias="GATEHOUSE_REALTIME_MESSAGE_RATE")
+    message_burst: int = Field(40, ge=1, validation_alias="GATEHOUSE_REALTIME_MESSAGE_BURST")
+    # Rejected messages tolerated (refilling one a second) before the socket is closed (1008).
+    rate_limit_strikes: int = Field(10, ge=1, validation_alias="GATEHOUSE_REALTIME_RATE_STRIKES")
+    # Protocol-level pings from the server; a peer silent for ping_timeout is dropped.
+    ping_interval: float = Field(20.0, gt=0, validation_alias="GATEHOUSE_REALTIME_PING_INTERVAL")
+    ping_timeout: float = Field(20.0, gt=0, validation_alias="GATEHOUSE_REALTIME_PING_TIMEOUT")
+    # How long a close handshake may take before the connection is abandoned.
+    close_timeout: float = Field(5.0, gt=0, validation_alias="GATEHOUSE_REALTIME_CLOSE_TIMEOUT")
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp(cls, value: str | None) -> str | None:
+        return check_url(value, "AMQP_URL", ("amqp", "amqps"))

@@ -32,7 +32,7 @@ uv.lock: pyproject.toml libs/common/pyproject.toml gateway/pyproject.toml servic
 	$(UV) lock --python $(PYTHON)
 
 run: $(STAMP)
-	$(VENV)/bin/gatehouse run all
+	GATEHOUSE_LOG_JSON=$${GATEHOUSE_LOG_JSON:-false} $(VENV)/bin/gatehouse run all
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,103 @@
+"""The composition root of the auth service: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from gatehouse.auth import api, oidc_routes
+from gatehouse.auth.demo import demo_credentials
+from gatehouse.auth.issuer import Issuer, IssuerConfig, OAuthError
+from gatehouse.auth.keycloak import KeycloakProvider
+from gatehouse.auth.keys import KEY_FILE, SigningKey
+from gatehouse.auth.lockout import LoginThrottle
+from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
+from gatehouse.auth.sessions import InMemorySessionStore
+from gatehouse.auth.settings import AuthSettings
+from gatehouse.auth.users import UserDirectory
+from gatehouse.common.metrics import REDMiddleware, metrics_response
+from gatehouse.common.problem import install_problem_handlers
+from gatehouse.common.requests import RequestIdMiddleware
+
+log = logging.getLogger("gatehouse.auth")
+
+
+async def build_issuer(settings: AuthSettings, hasher: PasswordHasher) -> Issuer:
+    """The embedded issuer with the demo users, its key in ``<data_dir>/issuer-key.pem``."""
+    config = IssuerConfig(
+        issuer=settings.embedded_issuer_url(),
+        client_id=settings.client_id,
+        client_secret=settings.client_secret.get_secret_value() if settings.client_secret else None,
+        access_ttl=settings.access_token_ttl,
+    )
+    users = await UserDirectory.demo(demo_credentials(settings).password, hasher)
+    return Issuer(
+        config,
+        SigningKey.load_or_create(settings.data_dir / KEY_FILE),
+        users,
+        InMemorySessionStore(settings.refresh_token_ttl, settings.session_max_ttl),
+        LoginThrottle(settings.lockout_failures, settings.lockout_seconds),
+    )
+
+
+def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None = None) -> FastAPI:
+    """The auth service. Without ``KEYCLOAK_URL`` it is also the embedded issuer, at
+    Keycloak's paths under ``/realms/<realm>``.
+
+    ``password_hasher`` sets the argon2 parameters of the embedded users (default:
+    argon2-cffi's RFC 9106 low-memory profile).
+    """
+    hasher = password_hasher or PasswordHasher()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        issuer = await build_issuer(settings, hasher) if settings.embedded else None
+        provider: IdentityProvider = (
+            EmbeddedProvider(issuer) if issuer else KeycloakProvider.from_settings(settings)
+        )
+        await provider.start()
+        log.info("auth service ready; issuer %s", settings.issuer())
+        try:
+            yield {"provider": provider, "issuer": issuer}
+        finally:
+            await provider.close()
+
+    app = FastAPI(title="Gatehouse auth", version="0.1.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.add_exception_handler(OAuthError, _on_oauth_error)
+    app.include_router(api.router)
+    if settings.embedded:
+        app.include_router(oidc_routes.router)
+    _add_probes(app)
+    app.add_middleware(REDMiddleware, service="auth")
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+async def _on_oauth_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    return oidc_routes.oauth_error_response(exc)
+
+
+def _add_probes(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        provider: IdentityProvider = request.state.provider
+        checks = {"identity_provider": "ok" if await provider.ready() else "failing"}
+        ok = all(v == "ok" for v in checks.values())
+        body = {"status": "ok" if ok else "failing", "checks": checks}
+        return JSONResponse(body, 200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return metrics_response()

@@ -1,0 +1,227 @@
+"""The embedded Keycloak-compatible issuer: the logic behind Keycloak's OIDC endpoints.
+
+It speaks OAuth: it raises :class:`OAuthError` shaped like Keycloak's answers
+(``{"error": ..., "error_description": ...}``), and the routes in ``oidc_routes``
+put it on the wire at Keycloak's paths.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from gatehouse.auth.keys import ALGORITHM, SigningKey
+from gatehouse.auth.lockout import LoginThrottle
+from gatehouse.auth.sessions import Clock, InMemorySessionStore, RefreshOutcome, Session
+from gatehouse.auth.users import User, UserDirectory
+
+DEFAULT_SCOPES = ("profile", "email")
+_REFRESH_ERRORS = {
+    RefreshOutcome.UNKNOWN: "Invalid refresh token",
+    RefreshOutcome.EXPIRED: "Token is not active",
+    RefreshOutcome.REUSED: "Maximum allowed refresh token reuse exceeded",
+}
+
+
+class OAuthError(Exception):
+    """An OAuth error response, as Keycloak words it."""
+
+    def __init__(
+        self, error: str, description: str, status: int = 400, retry_after: int | None = None
+    ) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+def invalid_client() -> OAuthError:
+    return OAuthError("invalid_client", "Invalid client or Invalid client credentials", 401)
+
+
+def invalid_token() -> OAuthError:
+    return OAuthError("invalid_token", "Token verification failed", 401)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerConfig:
+    issuer: str
+    client_id: str
+    client_secret: str | None
+    access_ttl: int
+
+
+class Issuer:
+    """Signs Keycloak-shaped tokens for the users of a :class:`UserDirectory`."""
+
+    def __init__(
+        self,
+        config: IssuerConfig,
+        key: SigningKey,
+        users: UserDirectory,
+        sessions: InMemorySessionStore,
+        throttle: LoginThrottle,
+        clock: Clock = time.time,
+    ) -> None:
+        self.config = config
+        self.key = key
+        self.users = users
+        self.sessions = sessions
+        self.throttle = throttle
+        self._clock = clock
+
+    def discovery(self) -> dict[str, Any]:
+        base = f"{self.config.issuer}/protocol/openid-connect"
+        return {
+            "issuer": self.config.issuer,
+            "token_endpoint": f"{base}/token",
+            "userinfo_endpoint": f"{base}/userinfo",
+            "end_session_endpoint": f"{base}/logout",
+            "jwks_uri": f"{base}/certs",
+            "introspection_endpoint": f"{base}/token/introspect",
+            "grant_types_supported": ["password", "refresh_token"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [ALGORITHM],
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            "scopes_supported": ["openid", *DEFAULT_SCOPES],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "preferred_username"],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.key.jwk()]}
+
+    def check_client(self, client_id: str | None, client_secret: str | None) -> None:
+        """Only the configured client may ask; its secret too when one is configured."""
+        if client_id != self.config.client_id:
+            raise invalid_client()
+        expected = self.config.client_secret
+        if expected and not hmac.compare_digest(expected.encode(), (client_secret or "").encode()):
+            raise invalid_client()
+
+    async def password_grant(self, username: str, password: str, scope: str = "") -> dict[str, Any]:
+        """Resource-owner password grant (Keycloak's "direct access grants")."""
+        if (wait := self.throttle.retry_after(username)) is not None:
+            raise OAuthError("invalid_grant", "Account is temporarily locked", 400, wait)
+        user = await self.users.authenticate(username, password)
+        if user is None:
+            self.throttle.failed(username)
+            raise OAuthError("invalid_grant", "Invalid user credentials", 401)
+        self.throttle.succeeded(username)
+        session, refresh = self.sessions.start(user.username, self.config.client_id, _scope(scope))
+        return self._token_response(user, session, refresh)
+
+    def refresh_grant(self, refresh_token: str) -> dict[str, Any]:
+        rotation = self.sessions.rotate(refresh_token, self.config.client_id)
+        session = rotation.session
+        if rotation.outcome is not RefreshOutcome.ROTATED or session is None:
+            raise OAuthError("invalid_grant", _REFRESH_ERRORS[rotation.outcome])
+        user = self.users.get(session.username)
+        if user is None:
+            self.sessions.revoke(session)
+            raise OAuthError("invalid_grant", "User not found")
+        return self._token_response(user, session, rotation.token)
+
+    def logout(self, refresh_token: str) -> None:
+        session = self.sessions.find_active(refresh_token)
+        if session is None:
+            raise OAuthError("invalid_grant", "Invalid refresh token")
+        self.sessions.revoke(session)
+
+    def verify_access_token(self, token: str) -> dict[str, Any]:
+        """Claims of a valid access token of a live session; else ``invalid_token`` (401)."""
+        try:
+            claims = self.key.verify(token, issuer=self.config.issuer)
+        except jwt.PyJWTError:
+            raise invalid_token() from None
+        if claims.get("typ") != "Bearer" or not self.sessions.get_active(str(claims.get("sid"))):
+            raise invalid_token()
+        return claims
+
+    def userinfo(self, token: str) -> dict[str, Any]:
+        claims = self.verify_access_token(token)
+        return {
+            "sub": claims["sub"],
+            "email_verified": False,
+            "preferred_username": claims["preferred_username"],
+        }
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """RFC 7662 answer for an access or refresh token of this issuer."""
+        try:
+            claims = self.verify_access_token(token)
+        except OAuthError:
+            return self._introspect_refresh(token)
+        return {**claims, "active": True, "client_id": claims["azp"], "token_type": "Bearer"}
+
+    def _introspect_refresh(self, token: str) -> dict[str, Any]:
+        session = self.sessions.find_active(token)
+        if session is None:
+            return {"active": False}
+        user = self.users.get(session.username)
+        return {
+            "active": True,
+            "token_type": "Refresh",
+            "client_id": session.client_id,
+            "sub": user.subject if user else None,
+            "username": session.username,
+            "sid": session.id,
+            "exp": int(self._clock()) + session.refresh_expires_in(self._clock()),
+        }
+
+    def _token_response(self, user: User, session: Session, refresh: str) -> dict[str, Any]:
+        now = int(self._clock())
+        response: dict[str, Any] = {
+            "access_token": self.key.sign(self._access_claims(user, session, now)),
+            "expires_in": self.config.access_ttl,
+            "refresh_expires_in": session.refresh_expires_in(now),
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+            "session_state": session.id,
+            "scope": session.scope,
+        }
+        if "openid" in session.scope.split():
+            response["id_token"] = self.key.sign(self._id_claims(user, session, now))
+        return response
+
+    def _base_claims(self, user: User, session: Session, now: int) -> dict[str, Any]:
+        return {
+            "exp": now + self.config.access_ttl,
+            "iat": now,
+            "auth_time": int(session.started_at),
+            "jti": str(uuid.uuid4()),
+            "iss": self.config.issuer,
+            "sub": user.subject,
+            "azp": self.config.client_id,
+            "sid": session.id,
+            "session_state": session.id,
+            "preferred_username": user.username,
+            "email_verified": False,
+        }
+
+    def _access_claims(self, user: User, session: Session, now: int) -> dict[str, Any]:
+        return {
+            **self._base_claims(user, session, now),
+            "aud": [self.config.client_id, "account"],
+            "typ": "Bearer",
+            "realm_access": {"roles": list(user.roles)},
+            "scope": session.scope,
+        }
+
+    def _id_claims(self, user: User, session: Session, now: int) -> dict[str, Any]:
+        return {**self._base_claims(user, session, now), "aud": self.config.client_id, "typ": "ID"}
+
+
+def _scope(requested: str) -> str:
+    wanted = ["openid"] if "openid" in requested.split() else []
+    return " ".join([*wanted, *DEFAULT_SCOPES])

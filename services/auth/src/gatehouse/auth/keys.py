@@ -1,0 +1,84 @@
+"""The issuer's RSA signing key, persisted so that a restart keeps tokens valid."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+log = logging.getLogger("gatehouse.auth.keys")
+ALGORITHM = "RS256"
+KEY_FILE = "issuer-key.pem"
+
+
+class SigningKey:
+    """One RS256 key with its RFC 7638 thumbprint as ``kid``."""
+
+    def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+        self._private = private_key
+        self.public_jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(private_key.public_key()))
+        self.kid = _thumbprint(self.public_jwk)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SigningKey:
+        """Read the PEM at ``path``; create it (mode 0600) when absent."""
+        if not path.exists():
+            _write_new_key(path)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{path} does not hold an RSA private key")
+        return cls(key)
+
+    def jwk(self) -> dict[str, Any]:
+        """The public key as Keycloak's JWKS lists it."""
+        return {**self.public_jwk, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._private, algorithm=ALGORITHM, headers={"kid": self.kid})
+
+    def verify(self, token: str, *, issuer: str, leeway: float = 0) -> dict[str, Any]:
+        """Decode a token this key signed; raises ``jwt.PyJWTError`` when it does not verify."""
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            self._private.public_key(),
+            algorithms=[ALGORITHM],
+            issuer=issuer,
+            leeway=leeway,
+            options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": False},
+        )
+        return claims
+
+
+def _write_new_key(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pem = SigningKey.generate()._private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process won the race; use its key
+    with os.fdopen(fd, "wb") as file:
+        file.write(pem)
+    log.info("generated a new issuer signing key in %s", path)
+
+
+def _thumbprint(jwk: dict[str, Any]) -> str:
+    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

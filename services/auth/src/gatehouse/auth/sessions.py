@@ -1,0 +1,129 @@
+"""Refresh sessions of the embedded issuer: opaque tokens, rotation and reuse detection.
+
+Only SHA-256 digests of refresh tokens are stored, so the store never holds a usable
+token. Every refresh replaces the session's token; presenting a replaced token again
+means it leaked (or two clients share it), and the whole session is revoked, as
+RFC 9700 §4.14.2 recommends.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Clock = Callable[[], float]
+
+
+class RefreshOutcome(enum.Enum):
+    ROTATED = "rotated"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REUSED = "reused"
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    username: str
+    client_id: str
+    scope: str
+    started_at: float
+    expires_at: float  # refresh idle timeout, moved forward on every rotation
+    ends_at: float  # session max lifetime, fixed
+    token_digest: str = ""
+    retired: set[str] = field(default_factory=set)
+    revoked: bool = False
+
+    def active(self, now: float) -> bool:
+        return not self.revoked and now < min(self.expires_at, self.ends_at)
+
+    def refresh_expires_in(self, now: float) -> int:
+        return max(0, int(min(self.expires_at, self.ends_at) - now))
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    outcome: RefreshOutcome
+    session: Session | None = None
+    token: str = ""
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InMemorySessionStore:
+    """Sessions of one process (the embedded mode runs one auth process)."""
+
+    def __init__(self, idle_ttl: float, max_ttl: float, clock: Clock = time.time) -> None:
+        self._idle = idle_ttl
+        self._max = max_ttl
+        self._clock = clock
+        self._sessions: dict[str, Session] = {}
+        self._by_digest: dict[str, str] = {}  # current and retired digests -> session id
+        self._next_prune = 0.0
+
+    def start(self, username: str, client_id: str, scope: str) -> tuple[Session, str]:
+        """Open a session; returns it with its first refresh token."""
+        now = self._clock()
+        self._prune(now)
+        sid = secrets.token_hex(16)
+        session = Session(sid, username, client_id, scope, now, now + self._idle, now + self._max)
+        self._sessions[sid] = session
+        return session, self._issue(session)
+
+    def rotate(self, token: str, client_id: str) -> Rotation:
+        """Trade a refresh token for a new one; a replaced token revokes its session."""
+        now = self._clock()
+        session = self._find(token)
+        if session is None or session.client_id != client_id:
+            return Rotation(RefreshOutcome.UNKNOWN)
+        if digest(token) in session.retired:
+            self.revoke(session)
+            return Rotation(RefreshOutcome.REUSED, session)
+        if not session.active(now):
+            return Rotation(RefreshOutcome.EXPIRED, session)
+        session.retired.add(session.token_digest)
+        session.expires_at = now + self._idle
+        return Rotation(RefreshOutcome.ROTATED, session, self._issue(session))
+
+    def find_active(self, token: str) -> Session | None:
+        """The active session whose *current* refresh token is ``token``."""
+        session = self._find(token)
+        current = session is not None and session.token_digest == digest(token)
+        return session if current and session and session.active(self._clock()) else None
+
+    def get_active(self, session_id: str) -> Session | None:
+        session = self._sessions.get(session_id)
+        return session if session and session.active(self._clock()) else None
+
+    def revoke(self, session: Session) -> None:
+        session.revoked = True
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _find(self, token: str) -> Session | None:
+        sid = self._by_digest.get(digest(token))
+        return self._sessions.get(sid) if sid else None
+
+    def _issue(self, session: Session) -> str:
+        token = secrets.token_urlsafe(32)
+        session.token_digest = digest(token)
+        self._by_digest[session.token_digest] = session.id
+        return token
+
+    def _prune(self, now: float) -> None:
+        # Dead sessions are kept for one idle period so that late reuse is still seen.
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 60
+        dead = [s for s in self._sessions.values() if not s.active(now - self._idle)]
+        for session in dead:
+            del self._sessions[session.id]
+            for d in (session.token_digest, *session.retired):
+                self._by_digest.pop(d, None)

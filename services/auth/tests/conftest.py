@@ -1,0 +1,93 @@
+"""Apps of the auth service built with test settings, in-process or on a real loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+
+from gatehouse.auth import AuthSettings, create_app
+
+DEMO_PASSWORD = "correct horse battery"
+# Real argon2id, with parameters cheap enough for many app starts per test run.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def auth_settings(data_dir: Path, **values: Any) -> AuthSettings:
+    values.setdefault("GATEHOUSE_DEMO_PASSWORD", DEMO_PASSWORD)
+    return AuthSettings.model_validate({"GATEHOUSE_DATA_DIR": str(data_dir), **values})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> AuthSettings:
+    return auth_settings(tmp_path)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI, base_url: str = "http://auth.test") -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it in-process, as a server would."""
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(state or {})
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+@pytest.fixture
+async def client(settings: AuthSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(create_app(settings, password_hasher=FAST_HASHER)) as client:
+        yield client
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the test runner owns the signals
+        yield
+
+
+def bind_loopback() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI, sock: socket.socket) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on the bound ``sock``; yields its base URL."""
+    config = uvicorn.Config(app, log_config=None, lifespan="on", log_level="warning")
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        host, port = sock.getsockname()
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def issuer_url(tmp_path: Path) -> AsyncIterator[str]:
+    """The base URL of an embedded issuer on a real loopback port."""
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    settings = auth_settings(tmp_path / "issuer", GATEHOUSE_AUTH_PORT=port)
+    async with serve(create_app(settings, password_hasher=FAST_HASHER), sock) as url:
+        yield url

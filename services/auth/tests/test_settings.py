@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from gatehouse.auth import AuthSettings
+from gatehouse.common.settings import embedded_issuer
+
+
+def test_defaults_match_the_embedded_issuer_every_service_expects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("GATEHOUSE_AUTH_PORT", "GATEHOUSE_AUTH_PUBLIC_URL", "KEYCLOAK_URL", "OIDC_ISSUER"):
+        monkeypatch.delenv(name, raising=False)
+    settings = AuthSettings()
+    assert settings.port == 8003
+    assert settings.embedded
+    assert settings.issuer() == embedded_issuer()
+
+
+def test_public_url_sets_the_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEHOUSE_AUTH_PUBLIC_URL", "https://auth.example.com/")
+    assert AuthSettings().issuer() == "https://auth.example.com/realms/gatehouse"
+
+
+def test_keycloak_url_selects_keycloak_and_its_realm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OIDC_ISSUER", raising=False)
+    monkeypatch.setenv("KEYCLOAK_URL", "http://keycloak:8080")
+    monkeypatch.setenv("GATEHOUSE_AUTH_REALM", "acme")
+    monkeypatch.setenv("OIDC_AUDIENCE", "acme-api")
+    settings = AuthSettings()
+    assert not settings.embedded
+    assert settings.issuer() == "http://keycloak:8080/realms/acme"
+    assert settings.client_id == "acme-api"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("KEYCLOAK_URL", "keycloak:8080"), ("GATEHOUSE_AUTH_PUBLIC_URL", "ftp://auth")],
+)
+def test_a_wrong_url_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable):
+        AuthSettings()
+
+
+def test_a_short_demo_password_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEHOUSE_DEMO_PASSWORD", "short")
+    with pytest.raises(ValidationError, match="GATEHOUSE_DEMO_PASSWORD"):
+        AuthSettings()

@@ -1,0 +1,1 @@
+"""Gatehouse authors service: authors (and later books) with a transactional outbox."""

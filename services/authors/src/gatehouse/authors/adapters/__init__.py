@@ -1,0 +1,1 @@
+"""Adapters: SQLAlchemy persistence, the outbox, HTTP, and in-memory fakes."""

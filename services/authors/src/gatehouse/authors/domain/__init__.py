@@ -1,0 +1,1 @@
+"""The authors domain: plain Python, no framework imports (only ``gatehouse.common.errors``)."""

@@ -1,0 +1,188 @@
+"""The outbox relay: publishes unsent outbox rows in order and stamps their ``sequence``.
+
+On PostgreSQL only the relay that holds a session-level advisory lock works; the
+others stand by and retry, so ``sequence`` is stamped by one writer in
+publication order. The lock and all the relay's queries share one dedicated
+connection: if that connection dies, the lock goes with it and so does the work.
+An outbox insert wakes the relay through LISTEN/NOTIFY (PostgreSQL) or
+:meth:`OutboxRelay.wake` (same process); polling is the fallback.
+A failed publish leaves its row unsent: the relay backs off and retries in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gatehouse.authors.adapters import outbox
+from gatehouse.authors.adapters.database import check_reachable, create_engine, is_postgres
+from gatehouse.authors.adapters.eventbus import build_bus
+from gatehouse.authors.settings import AuthorsSettings
+from gatehouse.common.events import EventBus
+from gatehouse.common.metrics import EVENTS_PUBLISHED
+
+log = logging.getLogger("gatehouse.authors.relay")
+
+PUBLISH_FAILURES = Counter(
+    "gatehouse_outbox_publish_failures_total",
+    "Outbox events whose publication failed (they stay unsent and are retried).",
+    ["service"],
+)
+RELAY_ACTIVE = Gauge(
+    "gatehouse_outbox_relay_active", "1 while this process's relay is the active one.", ["service"]
+)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bus: EventBus,
+        *,
+        service: str = "authors",
+        batch_size: int = 100,
+        poll_interval: float = 0.1,
+        listen_poll_interval: float = 2.0,
+        standby_interval: float = 1.0,
+        retry_interval: float = 0.2,
+        max_retry_interval: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._bus = bus
+        self._service = service
+        self._batch_size = batch_size
+        self._poll = poll_interval
+        self._listen_poll = listen_poll_interval
+        self._standby = standby_interval
+        self._retry = self._min_retry = retry_interval
+        self._max_retry = max_retry_interval
+        self._wake = asyncio.Event()
+        self._sequence = 0
+        self._listening = False
+        self.active = False
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set; errors are logged and retried, never raised."""
+        while not stop.is_set():
+            try:
+                await self._connect_and_serve(stop)
+            except Exception:
+                log.exception("outbox relay lost its connection; retrying")
+                await _pause(stop, self._backoff())
+
+    async def _connect_and_serve(self, stop: asyncio.Event) -> None:
+        async with self._engine.connect() as conn:
+            if not await self._lead(conn):
+                await _pause(stop, self._standby)
+                return
+            try:
+                await self._serve(conn, stop)
+            finally:
+                self._set_active(False)
+                if is_postgres(self._engine):
+                    # Never hand a connection holding the lock or a LISTEN back to the pool.
+                    await conn.invalidate()
+
+    async def _lead(self, conn: AsyncConnection) -> bool:
+        if not is_postgres(self._engine):
+            return True  # SQLite is the embedded, single-process mode
+        return await outbox.try_advisory_lock(conn)
+
+    async def _serve(self, conn: AsyncConnection, stop: asyncio.Event) -> None:
+        self._listening = await self._listen(conn)
+        self._sequence = await outbox.last_sequence(conn)
+        self._set_active(True)
+        log.info("outbox relay active from sequence %d", self._sequence)
+        while not stop.is_set():
+            sent, failed = await self._relay_batch(conn)
+            if failed:
+                await _pause(stop, self._backoff())
+            elif sent < self._batch_size:
+                await self._idle(stop)
+
+    async def _listen(self, conn: AsyncConnection) -> bool:
+        if not is_postgres(self._engine):
+            return False
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection  # the asyncpg connection
+        assert driver is not None
+        await driver.add_listener(outbox.NOTIFY_CHANNEL, self._on_notify)
+        return True
+
+    def _on_notify(self, *_args: Any) -> None:
+        self._wake.set()
+
+    async def _relay_batch(self, conn: AsyncConnection) -> tuple[int, bool]:
+        self._wake.clear()  # before reading, so an insert during the batch is not missed
+        pending = await outbox.fetch_unsent(conn, self._batch_size)
+        stamped: list[tuple[int, int]] = []
+        failed = False
+        for item in pending:
+            if not await self._publish(item, self._sequence + 1):
+                failed = True
+                break
+            self._sequence += 1
+            stamped.append((item.row_id, self._sequence))
+        await outbox.mark_sent(conn, stamped)
+        if stamped:
+            self._retry = self._min_retry
+        return len(stamped), failed
+
+    async def _publish(self, item: outbox.PendingEvent, sequence: int) -> bool:
+        event = item.event.model_copy(update={"sequence": sequence})
+        try:
+            await self._bus.publish(event)
+        except Exception as exc:
+            PUBLISH_FAILURES.labels(self._service).inc()
+            log.warning("publishing %s %s failed, will retry: %r", event.type, event.id, exc)
+            return False
+        EVENTS_PUBLISHED.labels(self._service, event.type).inc()
+        return True
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        timeout = self._listen_poll if self._listening else self._poll
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    def _backoff(self) -> float:
+        delay, self._retry = self._retry, min(self._retry * 2, self._max_retry)
+        return delay
+
+    def _set_active(self, active: bool) -> None:
+        self.active = active
+        RELAY_ACTIVE.labels(self._service).set(1 if active else 0)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+
+
+async def run_relay(settings: AuthorsSettings, stop: asyncio.Event) -> None:
+    """The standalone relay process (``gatehouse run relay``): runs until ``stop`` is set."""
+    engine = create_engine(settings.sqlalchemy_url())
+    try:
+        await check_reachable(engine)
+        bus = build_bus(settings)
+        await bus.start()
+        try:
+            await OutboxRelay(engine, bus).run(stop)
+        finally:
+            await bus.close()
+    finally:
+        await engine.dispose()

@@ -1,0 +1,1 @@
+"""Use cases: commands and queries handled inside a unit of work."""

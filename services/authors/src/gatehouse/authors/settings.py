@@ -1,0 +1,38 @@
+"""Settings of the authors service, from the environment, checked at start-up."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from gatehouse.authors.adapters.database import normalize_database_url
+from gatehouse.common.events import EXCHANGE
+from gatehouse.common.settings import PORTS, CommonSettings, check_url
+
+DATABASE_SCHEMES = ("postgresql", "postgresql+asyncpg", "postgres", "sqlite", "sqlite+aiosqlite")
+
+
+class AuthorsSettings(CommonSettings):
+    """``DATABASE_URL`` absent: SQLite in the data folder; ``AMQP_URL`` absent: in-process bus."""
+
+    port: int = Field(PORTS["authors"], validation_alias="GATEHOUSE_AUTHORS_PORT")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    amqp_url: str | None = Field(None, validation_alias="AMQP_URL")
+    amqp_exchange: str = Field(EXCHANGE, min_length=1, validation_alias="GATEHOUSE_AMQP_EXCHANGE")
+    run_relay: bool = Field(True, validation_alias="GATEHOUSE_AUTHORS_RELAY")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        checked = check_url(value, "DATABASE_URL", DATABASE_SCHEMES)
+        return normalize_database_url(checked) if checked else None
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, value: str | None) -> str | None:
+        return check_url(value, "AMQP_URL", ("amqp", "amqps"))
+
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: ``DATABASE_URL`` or ``<data_dir>/authors.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'authors.db').resolve()}"

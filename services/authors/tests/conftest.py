@@ -1,0 +1,132 @@
+"""Fixtures of the authors tests: migrated databases (SQLite and the real PostgreSQL),
+a small RS256 issuer at the HTTP boundary, and the app driven through its lifespan."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from jwt.algorithms import RSAAlgorithm
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gatehouse.authors.adapters.database import create_engine
+from gatehouse.authors.adapters.orm import start_mappers
+from gatehouse.authors.app import create_app
+from gatehouse.authors.migrations import migrate
+from gatehouse.authors.settings import AuthorsSettings
+from gatehouse.common.events import EventBus, InMemoryEventBus
+from gatehouse.common.tokens import JWTVerifier
+
+ISSUER = "http://issuer.test/realms/gatehouse"
+AUDIENCE = "gatehouse"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: SQLite in a temporary folder, or a fresh PostgreSQL one."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'authors.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    await migrate(url)
+    return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    start_mappers()
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@dataclass
+class Issuer:
+    """An OIDC issuer outside the service: discovery + JWKS over a mock HTTP transport."""
+
+    key: rsa.RSAPrivateKey
+    kid: str
+
+    def token(self, *roles: str, audience: str = AUDIENCE, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": ISSUER,
+            "sub": str(uuid.uuid4()),
+            "aud": [audience, "account"],
+            "azp": audience,
+            "iat": now,
+            "exp": now + 300,
+            "preferred_username": "tester",
+            "realm_access": {"roles": list(roles)},
+            **claims,
+        }
+        return jwt.encode(payload, self.key, algorithm="RS256", headers={"kid": self.kid})
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/.well-known/openid-configuration"):
+            return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/certs"})
+        if request.url.path.endswith("/certs"):
+            jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+            jwk.update(kid=self.kid, alg="RS256", use="sig")
+            return httpx.Response(200, json={"keys": [jwk]})
+        return httpx.Response(404)
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Issuer:
+    return Issuer(rsa.generate_private_key(public_exponent=65537, key_size=2048), "test-key")
+
+
+@pytest.fixture
+async def verifier(issuer: Issuer) -> AsyncIterator[JWTVerifier]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(issuer.handle)) as http:
+        verifier = JWTVerifier(ISSUER, AUDIENCE, http=http)
+        await verifier.start()
+        yield verifier
+        await verifier.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> AuthorsSettings:
+    return AuthorsSettings(
+        database_url=database_url, data_dir=tmp_path, oidc_issuer=ISSUER, amqp_url=None
+    )
+
+
+@pytest.fixture
+def bus() -> EventBus:
+    return InMemoryEventBus()
+
+
+@pytest.fixture
+async def app(
+    settings: AuthorsSettings, bus: EventBus, verifier: JWTVerifier
+) -> AsyncIterator[FastAPI]:
+    app = create_app(settings, bus=bus, verifier=verifier)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://authors") as client:
+        yield client
+
+
+@pytest.fixture
+def auth(issuer: Issuer) -> Callable[..., dict[str, str]]:
+    def headers(*roles: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issuer.token(*roles)}"}
+
+    return headers

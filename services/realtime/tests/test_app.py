@@ -1,0 +1,117 @@
+"""The HTTP side of the service: health, readiness, metrics, AsyncAPI and start-up checks."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pydantic
+import pytest
+
+from gatehouse.common.errors import ConfigurationError
+from gatehouse.realtime import UVICORN_WS_OPTIONS, RealtimeSettings, create_app
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections (bound, never listening)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+async def test_health_and_readiness(start_realtime: Any) -> None:
+    async with start_realtime() as rt, httpx.AsyncClient(base_url=rt.http_url) as http:
+        health = await http.get("/healthz")
+        ready = await http.get("/readyz")
+    assert health.json() == {"status": "ok"}
+    assert health.headers["x-request-id"]
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["jwks"] == {"ok": True}
+
+
+async def test_not_ready_while_the_issuer_is_unreachable(
+    start_realtime: Any, closed_port: int
+) -> None:
+    issuer = f"http://127.0.0.1:{closed_port}/realms/gone"
+    async with (
+        start_realtime(oidc_issuer=issuer) as rt,
+        httpx.AsyncClient(base_url=rt.http_url) as http,
+    ):
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["jwks"]["ok"] is False
+
+
+async def test_metrics_count_open_connections(issuer: Any, start_realtime: Any) -> None:
+    async with (
+        start_realtime() as rt,
+        httpx.AsyncClient(base_url=rt.http_url) as http,
+        rt.connect(issuer.token()) as client,
+    ):
+        await client.call(id="1", op="ping")
+        during = _sample((await http.get("/metrics")).text, "gatehouse_realtime_connections")
+    assert during >= 1
+
+
+def _sample(exposition: str, name: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not exported")
+
+
+async def test_asyncapi_document_describes_the_protocol(start_realtime: Any) -> None:
+    async with start_realtime() as rt, httpx.AsyncClient(base_url=rt.http_url) as http:
+        doc = (await http.get("/asyncapi.json")).json()
+    assert doc["asyncapi"] == "3.0.0"
+    assert doc["channels"]["ws"]["address"] == "/ws"
+    ops = doc["channels"]["ws"]["messages"]["request"]["payload"]["properties"]["op"]["enum"]
+    assert set(ops) == {"subscribe", "unsubscribe", "ping", "auth"}
+    for ref in _refs(doc):
+        assert _resolve(doc, ref) is not None, ref
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def _resolve(doc: dict[str, Any], ref: str) -> Any:
+    node: Any = doc
+    for part in ref.removeprefix("#/").split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def test_a_wrong_amqp_url_names_the_variable() -> None:
+    with pytest.raises(pydantic.ValidationError, match="AMQP_URL"):
+        RealtimeSettings(amqp_url="http://rabbit:5672/")
+
+
+async def test_an_unreachable_broker_fails_start_up_naming_the_setting(
+    issuer: Any, closed_port: int
+) -> None:
+    settings = RealtimeSettings(
+        oidc_issuer=issuer.url, amqp_url=f"amqp://guest:guest@127.0.0.1:{closed_port}/"
+    )
+    app = create_app(settings)
+    with pytest.raises(ConfigurationError) as failed:
+        async with app.router.lifespan_context(app):
+            pass
+    assert failed.value.setting == "AMQP_URL"
+
+
+def test_uvicorn_options_keep_idle_sockets_small() -> None:
+    assert UVICORN_WS_OPTIONS["ws_per_message_deflate"] is False
+    assert UVICORN_WS_OPTIONS["ws_max_size"] > RealtimeSettings().max_message_bytes

@@ -33,7 +33,9 @@ def settings(tmp_path: Path) -> AuthSettings:
 
 
 @contextlib.asynccontextmanager
-async def running(app: FastAPI, base_url: str = "http://auth.test") -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    app: FastAPI, base_url: str = "http://auth.test"
+) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and talk to it in-process, as a server would."""
     async with app.router.lifespan_context(app) as state:
 

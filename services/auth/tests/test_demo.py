@@ -19,8 +19,10 @@ def test_a_generated_password_is_kept_private_and_reused(tmp_path: Path) -> None
     settings = auth_settings(tmp_path / "data", GATEHOUSE_DEMO_PASSWORD="")
     first = demo_credentials(settings)
     again = demo_credentials(settings)
-    assert first.newly_generated and not again.newly_generated
-    assert again.password == first.password and len(first.password) >= 12
+    assert first.newly_generated
+    assert not again.newly_generated
+    assert again.password == first.password
+    assert len(first.password) >= 12
     assert first.path == tmp_path / "data" / "demo-credentials"
     assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
     lines = [line for line in first.path.read_text().splitlines() if not line.startswith("#")]

@@ -16,7 +16,8 @@ def test_each_refresh_token_works_once_and_reuse_ends_the_session() -> None:
     store = InMemorySessionStore(idle_ttl=60, max_ttl=600)
     session, first = store.start("editor", "gatehouse", "profile")
     second = store.rotate(first, "gatehouse")
-    assert second.outcome is RefreshOutcome.ROTATED and second.token != first
+    assert second.outcome is RefreshOutcome.ROTATED
+    assert second.token != first
     assert store.rotate(first, "gatehouse").outcome is RefreshOutcome.REUSED
     assert store.rotate(second.token, "gatehouse").outcome is RefreshOutcome.EXPIRED
     assert store.get_active(session.id) is None

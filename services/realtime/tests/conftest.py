@@ -88,6 +88,11 @@ class Issuer:
             ]
         )
 
+    def forged_token(self) -> str:
+        """A token naming this issuer and key id, signed with a key it never published."""
+        impostor = Issuer(self.url)
+        return impostor.token()
+
     def token(
         self, sub: str = "user-1", roles: tuple[str, ...] = ("get-authors",), ttl: float = 300
     ) -> str:

@@ -115,3 +115,11 @@ async def test_an_unreachable_broker_fails_start_up_naming_the_setting(
 def test_uvicorn_options_keep_idle_sockets_small() -> None:
     assert UVICORN_WS_OPTIONS["ws_per_message_deflate"] is False
     assert UVICORN_WS_OPTIONS["ws_max_size"] > RealtimeSettings().max_message_bytes
+
+
+async def test_a_handshake_while_the_issuer_is_down_is_closed_with_1013(
+    issuer: Any, start_realtime: Any, closed_port: int
+) -> None:
+    down = f"http://127.0.0.1:{closed_port}/realms/gone"
+    async with start_realtime(oidc_issuer=down) as rt, rt.connect(issuer.token()) as client:
+        assert await client.close_code() == 1013

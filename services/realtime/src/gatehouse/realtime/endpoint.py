@@ -1,7 +1,7 @@
 """``GET /ws``: the WebSocket endpoint, glue between Starlette and the protocol.
 
 Authentication is the forwarded ``Authorization: Bearer`` header at the handshake
-(a bad one is refused with 401 before the upgrade), or, without a header, a first
+(a bad one: accept, then close 1008), or, without a header, a first
 ``auth`` message within ``auth_timeout`` (browsers cannot set headers; tokens never
 travel in URLs). The reader runs in its own task so that a connection closed by
 the server (slow consumer, expiry, shutdown) ends even when the peer is stalled.
@@ -15,11 +15,16 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gatehouse.common.errors import Unauthorized
+from gatehouse.common.errors import GatehouseError, ServiceUnavailable
 from gatehouse.common.identity import Principal
-from gatehouse.common.problem import problem_response
 from gatehouse.common.tokens import JWTVerifier, bearer_token
-from gatehouse.realtime.hub import POLICY_VIOLATION, SERVICE_RESTART, Connection, Hub
+from gatehouse.realtime.hub import (
+    POLICY_VIOLATION,
+    SERVICE_RESTART,
+    TRY_AGAIN_LATER,
+    Connection,
+    Hub,
+)
 from gatehouse.realtime.protocol import Session
 from gatehouse.realtime.settings import RealtimeSettings
 
@@ -34,9 +39,13 @@ class Runtime:
     accepting: bool = True
 
     async def verify(self, token: str) -> Principal:
-        if self.verifier is None:
-            raise Unauthorized("the service is not ready to verify tokens")
-        return await self.verifier.verify(token)
+        verifier = self.verifier
+        if verifier is not None and not verifier.ready:
+            await verifier.refresh()  # rate-limited; raises ServiceUnavailable when down
+        if verifier is None or not verifier.ready:
+            # Without keys every token would look forged (401); say "try later" instead.
+            raise ServiceUnavailable("the issuer's signing keys are not loaded")
+        return await verifier.verify(token)
 
 
 async def serve_websocket(websocket: WebSocket, runtime: Runtime) -> None:
@@ -48,7 +57,7 @@ async def serve_websocket(websocket: WebSocket, runtime: Runtime) -> None:
     if token is not None:
         try:
             principal = await runtime.verify(token)
-        except Unauthorized as exc:
+        except GatehouseError as exc:  # 401 bad token, 503 issuer keys unavailable
             await _refuse(websocket, exc)
             return
     await websocket.accept()
@@ -96,9 +105,12 @@ async def _read_loop(websocket: WebSocket, session: Session) -> None:
                 session.on_bytes()
 
 
-async def _refuse(websocket: WebSocket, error: Unauthorized) -> None:
-    """401 + problem JSON before the upgrade where the server allows it, else close 1008."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(problem_response(error, websocket.url.path))
-    else:
-        await websocket.close(POLICY_VIOLATION, "invalid token")
+async def _refuse(websocket: WebSocket, error: GatehouseError) -> None:
+    """Accept, then close: 1008 for a bad token, 1013 when the issuer's keys are unavailable.
+
+    A close code reaches every client (browsers cannot read a refused handshake's status),
+    and uvicorn's sans-I/O protocol logs an error for every denial response.
+    """
+    await websocket.accept()
+    code = TRY_AGAIN_LATER if error.status >= 500 else POLICY_VIOLATION
+    await websocket.close(code, error.detail.encode()[:120].decode(errors="ignore"))

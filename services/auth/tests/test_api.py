@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -101,6 +102,14 @@ async def test_five_failures_lock_the_account(client: httpx.AsyncClient) -> None
     assert locked.status_code == 429
     assert int(locked.headers["retry-after"]) > 0
     assert (await login(client, "viewer"))["access_token"]  # others are not affected
+
+
+async def test_concurrent_guesses_are_cut_off_at_the_limit(client: httpx.AsyncClient) -> None:
+    guess = {"username": "admin", "password": "guess"}
+    answers = await asyncio.gather(*(client.post("/auth/token", json=guess) for _ in range(20)))
+    statuses = [answer.status_code for answer in answers]
+    assert statuses.count(401) <= 5
+    assert statuses.count(429) >= 15
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_session(client: httpx.AsyncClient) -> None:

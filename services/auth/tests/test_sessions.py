@@ -40,21 +40,33 @@ def test_sessions_expire_when_idle_and_at_their_maximum_age() -> None:
     assert store.rotate(token, "gatehouse").outcome is RefreshOutcome.EXPIRED
 
 
+def fail(throttle: LoginThrottle, username: str) -> None:
+    assert throttle.admit(username) is None
+    throttle.finish(username, succeeded=False)
+
+
 def test_five_failures_lock_a_username_for_a_while() -> None:
     clock = Clock()
     throttle = LoginThrottle(max_failures=5, lockout_seconds=30, clock=clock)
     for _ in range(4):
-        throttle.failed("Admin")
+        fail(throttle, "Admin")
     assert throttle.retry_after("admin") is None
-    throttle.failed("admin")
-    assert throttle.retry_after("ADMIN") == 30
+    fail(throttle, "admin")
+    assert throttle.admit("ADMIN") == 30
     clock.now += 31
-    assert throttle.retry_after("admin") is None
+    assert throttle.admit("admin") is None
 
 
 def test_a_success_forgets_earlier_failures() -> None:
     throttle = LoginThrottle(max_failures=2, lockout_seconds=30)
-    throttle.failed("viewer")
-    throttle.succeeded("viewer")
-    throttle.failed("viewer")
+    fail(throttle, "viewer")
+    assert throttle.admit("viewer") is None
+    throttle.finish("viewer", succeeded=True)
+    fail(throttle, "viewer")
     assert throttle.retry_after("viewer") is None
+
+
+def test_guesses_sent_at_once_cannot_pass_the_limit() -> None:
+    throttle = LoginThrottle(max_failures=3, lockout_seconds=30)
+    admitted = [throttle.admit("editor") for _ in range(10)]
+    assert admitted.count(None) == 3

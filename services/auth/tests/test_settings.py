@@ -23,6 +23,13 @@ def test_public_url_sets_the_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
     assert AuthSettings().issuer() == "https://auth.example.com/realms/gatehouse"
 
 
+def test_a_wildcard_bind_address_is_not_the_issuer_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATEHOUSE_AUTH_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("GATEHOUSE_HOST", "0.0.0.0")
+    monkeypatch.setenv("GATEHOUSE_AUTH_PORT", "9003")
+    assert AuthSettings().embedded_issuer_url() == "http://127.0.0.1:9003/realms/gatehouse"
+
+
 def test_keycloak_url_selects_keycloak_and_its_realm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OIDC_ISSUER", raising=False)
     monkeypatch.setenv("KEYCLOAK_URL", "http://keycloak:8080")

@@ -110,13 +110,15 @@ class Issuer:
 
     async def password_grant(self, username: str, password: str, scope: str = "") -> dict[str, Any]:
         """Resource-owner password grant (Keycloak's "direct access grants")."""
-        if (wait := self.throttle.retry_after(username)) is not None:
+        if (wait := self.throttle.admit(username)) is not None:
             raise OAuthError("invalid_grant", "Account is temporarily locked", 400, wait)
-        user = await self.users.authenticate(username, password)
+        user = None
+        try:
+            user = await self.users.authenticate(username, password)
+        finally:
+            self.throttle.finish(username, succeeded=user is not None)
         if user is None:
-            self.throttle.failed(username)
             raise OAuthError("invalid_grant", "Invalid user credentials", 401)
-        self.throttle.succeeded(username)
         session, refresh = self.sessions.start(user.username, self.config.client_id, _scope(scope))
         return self._token_response(user, session, refresh)
 

@@ -72,7 +72,9 @@ class AuthSettings(CommonSettings):
     @model_validator(mode="after")
     def _defaults(self) -> AuthSettings:
         if not self.public_url:
-            self.public_url = f"http://{self.host}:{self.port}"
+            # A wildcard bind address is no address a client can reach.
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            self.public_url = f"http://{host}:{self.port}"
         return self
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ class UserDirectory:
     def __init__(self, users: Iterable[User], hasher: PasswordHasher) -> None:
         self._users = {user.username: user for user in users}
         self._hasher = hasher
+        # argon2 takes 64 MiB a check by default: bound how many run at once.
+        self._checks = asyncio.Semaphore(os.cpu_count() or 1)
         # Unknown usernames are checked against this hash too, so timing does not tell
         # whether a username exists.
         known = [user.password_hash for user in self._users.values()]
@@ -66,7 +69,8 @@ class UserDirectory:
         """The user when ``password`` is theirs, else None."""
         user = self.get(username)
         stored = user.password_hash if user else self._decoy
-        ok = await asyncio.to_thread(self._verify, stored, password)
+        async with self._checks:
+            ok = await asyncio.to_thread(self._verify, stored, password)
         return user if ok and user else None
 
     def _verify(self, stored: str, password: str) -> bool:

@@ -32,14 +32,20 @@ AUDIENCE = "gatehouse"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database: SQLite in a temporary folder, or a fresh PostgreSQL one."""
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: SQLite in a temporary folder, or a fresh PostgreSQL one."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'authors.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    await migrate(url)
+        return f"sqlite+aiosqlite:///{tmp_path / 'authors.db'}"
+    url = request.getfixturevalue("postgres_url")
+    assert isinstance(url, str)
     return url
+
+
+@pytest.fixture
+async def database_url(empty_database_url: str) -> str:
+    """The same database, migrated to the newest schema."""
+    await migrate(empty_database_url)
+    return empty_database_url
 
 
 @pytest.fixture

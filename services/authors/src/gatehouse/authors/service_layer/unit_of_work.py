@@ -82,11 +82,10 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            await super().__aexit__(exc_type, exc, tb)
-        finally:
-            await self.session.close()
-            self._session = None
+        # close() rolls back what was not committed, and unlike rollback() it leaves the
+        # loaded objects readable (detached, not expired) for the caller.
+        await self.session.close()
+        self._session = None
 
     @property
     def session(self) -> AsyncSession:

@@ -1,0 +1,62 @@
+"""Operations endpoints and start-up of the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gatehouse.authors.app import create_app
+from gatehouse.authors.settings import AuthorsSettings
+from gatehouse.common.errors import ConfigurationError
+
+
+async def test_healthz_readyz_and_metrics(client: httpx.AsyncClient) -> None:
+    health = await client.get("/healthz")
+    ready = await client.get("/readyz")
+    await client.get("/v1/authors")
+    metrics = await client.get("/metrics")
+
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    checks = ready.json()["checks"]
+    assert [checks[name]["ok"] for name in ("database", "schema", "relay")] == [True] * 3
+    assert 'route="/v1/authors"' in metrics.text
+    assert health.headers["x-request-id"]
+
+
+async def test_an_unmigrated_database_is_not_ready(tmp_path: Path) -> None:
+    settings = AuthorsSettings(
+        database_url=f"sqlite:///{tmp_path / 'empty.db'}", data_dir=tmp_path, run_relay=False
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            ready = await client.get("/readyz")
+
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["schema"]["ok"] is False
+
+
+async def test_an_unreachable_database_fails_start_up_naming_database_url(
+    tmp_path: Path,
+) -> None:
+    settings = AuthorsSettings(
+        database_url="postgresql://nobody@127.0.0.1:1/none", data_dir=tmp_path, run_relay=False
+    )
+    app = create_app(settings)
+
+    with pytest.raises(ConfigurationError) as caught:
+        async with app.router.lifespan_context(app):
+            pass
+    assert caught.value.setting == "DATABASE_URL"
+
+
+def test_openapi_documents_routes_and_bearer_auth(tmp_path: Path) -> None:
+    schema = create_app(AuthorsSettings(data_dir=tmp_path)).openapi()
+
+    create = schema["paths"]["/v1/authors"]["post"]
+    assert "create-author" in create["description"]
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +17,10 @@ from gatehouse.authors.adapters import orm
 from gatehouse.authors.adapters.database import create_engine, session_factory
 from gatehouse.authors.domain.commands import CreateAuthor
 from gatehouse.authors.migrations import migrate
-from gatehouse.authors.relay import OutboxRelay
+from gatehouse.authors.relay import OutboxRelay, run_relay
 from gatehouse.authors.service_layer import handlers
 from gatehouse.authors.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.amqp import AmqpEventBus
 from gatehouse.common.events import CloudEvent, EventBus, InMemoryEventBus
 
@@ -162,3 +164,21 @@ async def test_postgres_notify_wakes_an_idle_relay(pg_engine: AsyncEngine) -> No
         await asyncio.sleep(0.1)  # the relay is idle, waiting for a wake-up
         await create(pg_engine, "A")
         await eventually(lambda: len(received) == 1, within=5)
+
+
+async def test_the_standalone_relay_marks_rows_sent_until_stopped(
+    database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = AuthorsSettings(database_url=database_url, data_dir=tmp_path, amqp_url=None)
+    await create(engine, "A")
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_relay(settings, stop))
+
+    await eventually(lambda: _all_sent(engine))
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert await stamped_rows(engine) == [("A", 1, True)]
+
+
+async def _all_sent(engine: AsyncEngine) -> bool:
+    return all(sent for _, _, sent in await stamped_rows(engine))

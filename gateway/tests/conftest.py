@@ -1,0 +1,230 @@
+"""Real servers for the gateway's tests: an OIDC issuer, an upstream, the gateway itself.
+
+Everything runs under uvicorn on free loopback ports in the test's event loop, so
+requests cross real sockets exactly as in production. The issuer is the outside
+boundary: a test RSA key served as discovery document + JWKS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from gatehouse.common.types import Receive, Scope, Send
+from gatehouse.gateway import GatewayConfig, GatewaySettings, create_app, load_config
+
+ASGI = Callable[[Scope, Receive, Send], Awaitable[None]]
+_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@asynccontextmanager
+async def serve(app: ASGI) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    # proxy_headers=False: the gateway resolves X-Forwarded-For itself (trusted_proxies);
+    # uvicorn's own rewrite of the client address would pre-empt it.
+    config = uvicorn.Config(
+        app, log_level="warning", ws="websockets-sansio", lifespan="auto", proxy_headers=False
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server did not start")
+        await asyncio.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def send_json(send: Send, status: int, body: Any, headers: list[Any] | None = None) -> None:
+    data = json.dumps(body).encode()
+    start_headers = [(b"content-type", b"application/json"), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+@dataclass
+class Issuer:
+    url: str = ""
+
+    def token(self, roles: list[str] | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": self.url,
+            "sub": claims.pop("sub", "user-1"),
+            "aud": ["gatehouse", "account"],
+            "azp": "gatehouse",
+            "iat": now,
+            "exp": now + 300,
+            "preferred_username": "alice",
+            "realm_access": {"roles": roles or []},
+            **claims,
+        }
+        return jwt.encode(payload, _KEY, algorithm="RS256", headers={"kid": "test-key"})
+
+    def bearer(self, roles: list[str] | None = None, **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(roles, **claims)}"}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"].endswith("/.well-known/openid-configuration"):
+            await send_json(send, 200, {"issuer": self.url, "jwks_uri": self.url + "/certs"})
+        elif scope["path"].endswith("/certs"):
+            jwk = RSAAlgorithm.to_jwk(_KEY.public_key(), as_dict=True)
+            jwk.update(kid="test-key", use="sig", alg="RS256")
+            await send_json(send, 200, {"keys": [jwk]})
+        else:
+            await send_json(send, 404, {})
+
+
+@pytest.fixture
+async def issuer() -> AsyncIterator[Issuer]:
+    app = Issuer()
+    async with serve(app) as url:
+        app.url = url + "/realms/test"
+        yield app
+
+
+@dataclass
+class Upstream:
+    """An upstream that echoes what it received; a few paths behave differently."""
+
+    url: str = ""
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    fail_status: int = 500
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.websocket(scope, receive, send)
+        elif scope["type"] == "http":
+            await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, chunks = b"", 0
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            chunks += 1
+            if not message.get("more_body"):
+                break
+        record = {
+            "method": scope["method"],
+            "raw_path": scope["raw_path"].decode(),
+            "query": scope["query_string"].decode(),
+            "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]],
+            "body": body.decode(errors="replace"),
+            "chunks": chunks,
+        }
+        self.seen.append(record)
+        path = scope["path"]
+        if path.endswith("/fail"):
+            await send_json(send, self.fail_status, {"error": "boom"})
+        elif path.endswith("/slow"):
+            await asyncio.sleep(2)
+            await send_json(send, 200, record)
+        elif path.endswith("/stream"):
+            await self.stream(send)
+        else:
+            await send_json(send, 200, record, [(b"keep-alive", b"timeout=5")])
+
+    async def stream(self, send: Send) -> None:
+        headers = [(b"content-type", b"text/plain"), (b"proxy-authenticate", b"Basic")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for i in range(5):
+            await send({"type": "http.response.body", "body": b"part%d;" % i, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # websocket.connect
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": json.dumps({"headers": headers})})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                self.seen.append({"ws_close": message.get("code")})
+                return
+            text = message.get("text")
+            if text and text.startswith("close:"):
+                code = int(text.split(":")[1])
+                await send({"type": "websocket.close", "code": code, "reason": "bye"})
+                return
+            if text is not None:
+                await send({"type": "websocket.send", "text": "echo:" + text})
+            else:
+                await send({"type": "websocket.send", "bytes": b"echo:" + message["bytes"]})
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    app = Upstream()
+    async with serve(app) as url:
+        app.url = url
+        yield app
+
+
+def dead_url() -> str:
+    """A loopback URL where nothing listens."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"
+
+
+def config_for(upstream_url: str, **changes: Any) -> GatewayConfig:
+    """The packaged config with every upstream at ``upstream_url`` and ``changes`` applied."""
+    base = load_config(None, dict.fromkeys(("authors", "realtime", "auth"), upstream_url))
+    data = base.model_dump()
+    for key, value in changes.items():
+        data[key] = value
+    return GatewayConfig.model_validate(data)
+
+
+GatewayFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def start_gateway(issuer: Issuer) -> GatewayFactory:
+    """``async with start_gateway(config, **settings) as url``: a running gateway."""
+
+    @asynccontextmanager
+    async def start(config: GatewayConfig, **settings: Any) -> AsyncIterator[str]:
+        values: dict[str, Any] = {"oidc_issuer": issuer.url, "redis_url": None, **settings}
+        app = create_app(GatewaySettings(**values), config=config)
+        async with serve(app) as url:
+            yield url
+
+    return start
+
+
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client

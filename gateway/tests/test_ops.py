@@ -1,0 +1,58 @@
+"""The gateway's own endpoints: liveness, readiness with detail, metrics."""
+
+from __future__ import annotations
+
+import httpx
+
+from gatehouse.gateway import GatewaySettings, create_app
+
+from .conftest import Upstream, config_for, dead_url, serve
+
+
+async def test_healthz_and_readyz_when_ready(start_gateway, upstream: Upstream) -> None:
+    async with start_gateway(config_for(upstream.url)) as url, httpx.AsyncClient() as http:
+        health = await http.get(url + "/healthz")
+        ready = await http.get(url + "/readyz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    checks = ready.json()["checks"]
+    assert checks["jwks"]["ok"] is True
+    assert checks["rate_limit_store"] == {"ok": True, "store": "memory", "required": False}
+    assert checks["breakers"]["states"]["authors"] == "closed"
+
+
+async def test_readyz_is_503_while_the_issuer_keys_cannot_load(upstream: Upstream, http) -> None:
+    settings = GatewaySettings(oidc_issuer=dead_url() + "/realms/x", redis_url=None)
+    async with serve(create_app(settings, config=config_for(upstream.url))) as url:
+        ready = await http.get(url + "/readyz")
+        health = await http.get(url + "/healthz")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "not_ready"
+    assert ready.json()["checks"]["jwks"]["ok"] is False
+    assert health.status_code == 200  # liveness has no dependencies
+
+
+async def test_readyz_fails_when_a_fail_closed_store_is_down(start_gateway, upstream, http):
+    config = config_for(upstream.url)
+    redis_down = dead_url().replace("http", "redis")
+    async with start_gateway(config, redis_url=redis_down, rate_limit_fail_open=False) as url:
+        ready = await http.get(url + "/readyz")
+    assert ready.status_code == 503
+    store = ready.json()["checks"]["rate_limit_store"]
+    assert store["ok"] is False
+    assert store["store"] == "redis"
+
+
+async def test_metrics_expose_route_templates_and_upstreams(start_gateway, issuer, upstream):
+    async with start_gateway(config_for(upstream.url)) as url, httpx.AsyncClient() as http:
+        await http.get(url + "/api/v1/authors/42", headers=issuer.bearer(["get-authors"]))
+        metrics = (await http.get(url + "/metrics")).text
+    assert (
+        'gatehouse_gateway_upstream_requests_total{route="/api/v1/authors",'
+        'status="200",upstream="authors"}'
+    ) in metrics
+    assert 'route="/api/v1/authors/42"' not in metrics  # raw paths never become labels
+    assert 'gatehouse_gateway_breaker_state{upstream="authors"}' in metrics
+    assert "gatehouse_gateway_rate_limit_decisions_total" in metrics
+    assert 'gatehouse_http_requests_total{method="GET",route="/api/v1/authors"' in metrics

@@ -8,6 +8,9 @@ that is unset or unreachable skips its tests with the reason, unless
 
 Each test gets its own database, Redis key prefix and exchange/queue names, and
 everything is removed afterwards, so runs never interfere.
+
+These fixtures are synchronous (they use ``asyncio.run`` for set-up and clean-up):
+request them from tests or synchronous fixtures, not from async fixtures.
 """
 
 from __future__ import annotations

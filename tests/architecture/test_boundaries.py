@@ -1,7 +1,8 @@
 """No service imports another, and gatehouse.common imports no service (DESIGN §1).
 
-The domain layer of the authors service imports only the standard library and
-its own package (STYLE rule 1).
+The domain layer of the authors service imports only the standard library, its
+own package and the error hierarchy of gatehouse.common (itself standard library
+only), never FastAPI, SQLAlchemy, aio-pika or Redis (STYLE rule 1).
 """
 
 from __future__ import annotations
@@ -52,8 +53,19 @@ def test_authors_domain_imports_only_the_standard_library() -> None:
         for path, module in imported_modules(domain)
         if module.split(".")[0] not in sys.stdlib_module_names
         and not module.startswith("gatehouse.authors.domain")
+        and module != "gatehouse.common.errors"
     )
     assert offending == []
+
+
+def test_common_errors_stays_standard_library_only() -> None:
+    errors = PACKAGES["common"] / "errors.py"
+    modules = {module for _, module in imported_modules_of(errors)}
+    assert {m.split(".")[0] for m in modules} <= set(sys.stdlib_module_names)
+
+
+def imported_modules_of(path: Path) -> set[tuple[Path, str]]:
+    return {(p, m) for p, m in imported_modules(path.parent) if p == path}
 
 
 def test_the_check_would_catch_a_cross_service_import(tmp_path: Path) -> None:

@@ -43,15 +43,17 @@ class Processes:
         log = self.folder / f"{name}.log"
         full_env = _environment({"GATEHOUSE_LOG_JSON": "0", **env})
         process = subprocess.Popen(
-            [GATEHOUSE, *args], env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            [GATEHOUSE, *args],
+            env=full_env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
             cwd=self.folder,
         )
         self.running.append((name, process, log))
 
     def run(self, args: list[str], env: dict[str, str | None]) -> None:
         full_env = _environment(env)
-        subprocess.run([GATEHOUSE, *args], env=full_env, check=True, cwd=self.folder,
-                       timeout=120)
+        subprocess.run([GATEHOUSE, *args], env=full_env, check=True, cwd=self.folder, timeout=120)
 
     def logs(self) -> str:
         return "\n".join(
@@ -90,8 +92,8 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     procs.stop_all()
 
 
-async def wait_ready(procs: Processes, url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ready(procs: Processes, url: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
             procs.assert_alive()
@@ -101,7 +103,7 @@ async def wait_ready(procs: Processes, url: str, timeout: float = 60) -> None:
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.2)
-    pytest.fail(f"{url} not ready within {timeout}s\n{procs.logs()}")
+    pytest.fail(f"{url} not ready within {within}s\n{procs.logs()}")
 
 
 async def login(client: httpx.AsyncClient, username: str) -> str:
@@ -146,13 +148,13 @@ async def user_flow(gateways: list[str], name: str) -> None:
         forged = await client.get("/api/v1/authors", headers=_bearer(tampered))
         assert forged.status_code == 401
 
-        refused = await client.post("/api/v1/authors", json={"name": name},
-                                    headers=_bearer(nobody))
+        refused = await client.post("/api/v1/authors", json={"name": name}, headers=_bearer(nobody))
         assert refused.status_code == 403
 
         sockets = [await subscribe(_ws_url(gw), editor) for gw in gateways]
-        created = await client.post("/api/v1/authors", json={"name": name, "bio": "e2e"},
-                                    headers=_bearer(editor))
+        created = await client.post(
+            "/api/v1/authors", json={"name": name, "bio": "e2e"}, headers=_bearer(editor)
+        )
         assert created.status_code == 201, created.text
         author = created.json()
         assert author["name"] == name

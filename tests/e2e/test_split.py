@@ -28,22 +28,31 @@ async def test_the_whole_flow_in_split_mode(
     processes.run(["migrate"], common)
     processes.start("auth", ["run", "auth"], {**common, "GATEHOUSE_AUTH_PORT": str(auth_port)})
     authors_port = free_port()
-    processes.start("authors", ["run", "authors"],
-                    {**common, "GATEHOUSE_AUTHORS_PORT": str(authors_port),
-                     "GATEHOUSE_AUTHORS_RELAY": "false"})
+    processes.start(
+        "authors",
+        ["run", "authors"],
+        {**common, "GATEHOUSE_AUTHORS_PORT": str(authors_port), "GATEHOUSE_AUTHORS_RELAY": "false"},
+    )
     processes.start("relay", ["run", "relay"], common)
     gateways = []
     for replica in (1, 2):
         realtime_port, gateway_port = free_port(), free_port()
-        processes.start(f"realtime-{replica}", ["run", "realtime"],
-                        {**common, "GATEHOUSE_REALTIME_PORT": str(realtime_port)})
-        processes.start(f"gateway-{replica}", ["run", "gateway"], {
-            **common,
-            "GATEHOUSE_GATEWAY_PORT": str(gateway_port),
-            "GATEHOUSE_UPSTREAM_AUTHORS_URL": f"http://127.0.0.1:{authors_port}",
-            "GATEHOUSE_UPSTREAM_REALTIME_URL": f"http://127.0.0.1:{realtime_port}",
-            "GATEHOUSE_UPSTREAM_AUTH_URL": f"http://127.0.0.1:{auth_port}",
-        })
+        processes.start(
+            f"realtime-{replica}",
+            ["run", "realtime"],
+            {**common, "GATEHOUSE_REALTIME_PORT": str(realtime_port)},
+        )
+        processes.start(
+            f"gateway-{replica}",
+            ["run", "gateway"],
+            {
+                **common,
+                "GATEHOUSE_GATEWAY_PORT": str(gateway_port),
+                "GATEHOUSE_UPSTREAM_AUTHORS_URL": f"http://127.0.0.1:{authors_port}",
+                "GATEHOUSE_UPSTREAM_REALTIME_URL": f"http://127.0.0.1:{realtime_port}",
+                "GATEHOUSE_UPSTREAM_AUTH_URL": f"http://127.0.0.1:{auth_port}",
+            },
+        )
         gateways.append(f"http://127.0.0.1:{gateway_port}")
     for gateway in gateways:
         await wait_ready(processes, f"{gateway}/readyz")

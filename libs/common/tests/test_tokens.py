@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
 
-from gatehouse.common.errors import Unauthorized
+from gatehouse.common.errors import ServiceUnavailable, Unauthorized
 from gatehouse.common.tokens import JWTVerifier, bearer_token
 
 ISSUER = "http://issuer.test/realms/gatehouse"
@@ -141,3 +141,27 @@ def test_bearer_token_parsing() -> None:
     assert bearer_token("Basic abc") is None
     assert bearer_token("Bearer ") is None
     assert bearer_token(None) is None
+
+
+async def test_an_id_token_is_not_an_access_token(issuer_and_verifier) -> None:
+    issuer, verifier = issuer_and_verifier
+    with pytest.raises(Unauthorized, match="not an access token"):
+        await verifier.verify(issuer.token(typ="ID", aud="gatehouse"))
+
+
+async def test_good_tokens_do_not_look_forged_while_the_issuer_is_down() -> None:
+    issuer = Issuer()
+    up = False
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return issuer.handler(request) if up else httpx.Response(503)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        verifier = JWTVerifier(ISSUER, "gatehouse", http=http, min_refresh_interval=0)
+        await verifier.start()  # tolerated: the issuer may start after us
+        assert not verifier.ready
+        with pytest.raises(ServiceUnavailable):
+            await verifier.verify(issuer.token())
+        up = True
+        assert (await verifier.verify(issuer.token())).username == "editor"
+        assert verifier.ready

@@ -9,12 +9,14 @@ from typing import Any
 USERS = ("admin", "editor", "viewer", "auditor", "nobody")
 
 
-def print_banner(gateway: Any, auth: Any, new_password: str | None, credentials: Path) -> None:
+def print_banner(gateway: Any, new_password: str | None, credentials: Path | None) -> None:
     base = f"http://{gateway.host}:{gateway.port}"
     if new_password is not None:
-        secret = f"password (generated now, shown once): {new_password}"
+        login_hint = f"password (generated now, shown once): {new_password}"
     else:
-        secret = "password: GATEHOUSE_DEMO_PASSWORD, or the one kept in the file below"
+        login_hint = "password: the one kept in the file below"
+    if credentials is None:
+        login_hint = "password: GATEHOUSE_DEMO_PASSWORD"
     lines = [
         "",
         "Gatehouse is running (monolithic mode: gatehouse run all)",
@@ -22,10 +24,10 @@ def print_banner(gateway: Any, auth: Any, new_password: str | None, credentials:
         f"  health    {base}/readyz   metrics {base}/metrics",
         f"  API       {base}/api/v1/authors   docs {base}/docs",
         f"  events    ws://{gateway.host}:{gateway.port}/ws",
-        f"  login     POST {base}/auth/token  {{\"username\": \"editor\", \"password\": ...}}",
+        f'  login     POST {base}/auth/token  {{"username": "editor", "password": ...}}',
         f"  users     {', '.join(USERS)}",
-        f"  {secret}",
-        f"  demo credentials file: {credentials.resolve()}",
+        f"  {login_hint}",
+        f"  demo credentials file: {credentials.resolve() if credentials else '(none)'}",
         "  Ctrl+C stops everything.",
         "",
     ]

@@ -33,17 +33,14 @@ class _Server(uvicorn.Server):
 
 
 def _config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
-    return uvicorn.Config(
-        app, host=host, port=port, log_config=None, lifespan="on", server_header=False,
-        ws_per_message_deflate=False, timeout_graceful_shutdown=5, **extra,
-    )
-
-
-def _realtime_options() -> dict[str, Any]:
-    from gatehouse.realtime import app as realtime_app
-
-    options = getattr(realtime_app, "UVICORN_WS_OPTIONS", {})
-    return dict(options)
+    options: dict[str, Any] = {
+        "log_config": None,
+        "lifespan": "on",
+        "server_header": False,
+        "ws_per_message_deflate": False,
+        "timeout_graceful_shutdown": 5,
+    }
+    return uvicorn.Config(app, host=host, port=port, **{**options, **extra})
 
 
 def _setup_logging() -> CommonSettings:
@@ -61,10 +58,11 @@ async def _run_all() -> None:
     from gatehouse.gateway.app import create_app as gateway_app
     from gatehouse.gateway.settings import GatewaySettings
     from gatehouse.realtime.app import create_app as realtime_app
+    from gatehouse.realtime.server import uvicorn_ws_options
     from gatehouse.realtime.settings import RealtimeSettings
 
     auth = AuthSettings()
-    issuer = auth.issuer_url()
+    issuer = auth.issuer()
     authors = AuthorsSettings(oidc_issuer=issuer)
     realtime = RealtimeSettings(oidc_issuer=issuer)
     gateway = GatewaySettings(
@@ -73,22 +71,26 @@ async def _run_all() -> None:
         upstream_realtime_url=f"http://{realtime.host}:{realtime.port}",
         upstream_auth_url=f"http://{auth.host}:{auth.port}",
     )
-    await migrate(authors.database_url_or_default())
+    await migrate(authors.sqlalchemy_url())
     bus = InMemoryEventBus()
     auth_server = _Server(_config(auth_app(auth), auth.host, auth.port))
     others = [
         _Server(_config(authors_app(authors, bus=bus), authors.host, authors.port)),
-        _Server(_config(realtime_app(realtime, bus=bus), realtime.host, realtime.port,
-                        **_realtime_options())),
+        _Server(
+            _config(
+                realtime_app(realtime, bus=bus),
+                realtime.host,
+                realtime.port,
+                **uvicorn_ws_options(realtime),
+            )
+        ),
         _Server(_config(gateway_app(gateway), gateway.host, gateway.port)),
     ]
     servers = [auth_server, *others]
     await _serve(servers, on_started=lambda: _announce(auth, gateway))
 
 
-async def _serve(
-    servers: list[_Server], on_started: Callable[[], None] | None = None
-) -> None:
+async def _serve(servers: list[_Server], on_started: Callable[[], None] | None = None) -> None:
     """Serve until a signal, starting the first server (the issuer) before the others
     so that they load its keys at start-up. One server ending ends them all."""
     loop = asyncio.get_running_loop()
@@ -121,7 +123,7 @@ async def _wait_started(server: _Server, task: asyncio.Task[None]) -> bool:
 
 
 async def _all_started(servers: list[_Server]) -> bool:
-    while not all(s.started for s in servers):
+    while not all(s.started for s in servers):  # noqa: ASYNC110 - uvicorn exposes a bool
         await asyncio.sleep(0.05)
     return True
 
@@ -134,8 +136,9 @@ def _stop(servers: list[_Server]) -> None:
 def _announce(auth: Any, gateway: Any) -> None:
     from gatehouse.auth.demo import demo_credentials
 
-    password, path, generated = demo_credentials(auth)
-    print_banner(gateway, auth, password if generated else None, path)
+    credentials = demo_credentials(auth)
+    shown = credentials.password if credentials.newly_generated else None
+    print_banner(gateway, shown, credentials.path)
 
 
 def run_all() -> None:
@@ -166,11 +169,15 @@ def _one_server(mode: str) -> _Server:
         return _Server(_config(authors_app(authors), authors.host, authors.port))
     if mode == "realtime":
         from gatehouse.realtime.app import create_app as realtime_app
+        from gatehouse.realtime.server import uvicorn_ws_options
         from gatehouse.realtime.settings import RealtimeSettings
 
         realtime = RealtimeSettings()
-        return _Server(_config(realtime_app(realtime), realtime.host, realtime.port,
-                               **_realtime_options()))
+        return _Server(
+            _config(
+                realtime_app(realtime), realtime.host, realtime.port, **uvicorn_ws_options(realtime)
+            )
+        )
     from gatehouse.auth.app import create_app as auth_app
     from gatehouse.auth.settings import AuthSettings
 
@@ -196,7 +203,7 @@ def migrate() -> None:
 
     _setup_logging()
     settings = AuthorsSettings()
-    _run(upgrade(settings.database_url_or_default()))
+    _run(upgrade(settings.sqlalchemy_url()))
     log.info("authors database is at the latest migration")
 
 

@@ -32,16 +32,20 @@ start-up with an error naming the variable. Ports: GATEHOUSE_<SERVICE>_PORT.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gatehouse", description=DESCRIPTION,
+        prog="gatehouse",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
-        "run", help="run the whole system or one service", description=DESCRIPTION,
+        "run",
+        help="run the whole system or one service",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
-        "mode", choices=["all", "gateway", "authors", "realtime", "auth", "relay"],
+        "mode",
+        choices=["all", "gateway", "authors", "realtime", "auth", "relay"],
         help="what to run (see above)",
     )
     commands.add_parser(

@@ -80,10 +80,11 @@ class AmqpEventBus:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
-            self._connection = None
+        self._connection = self._channel = self._exchange = None
 
     async def publish(self, event: CloudEvent) -> None:
-        assert self._exchange is not None, "start() first"
+        if self._exchange is None:
+            raise RuntimeError("AmqpEventBus.publish before start() or after close()")
         headers: dict[str, Any] = {}
         if event.traceparent:
             headers["traceparent"] = event.traceparent

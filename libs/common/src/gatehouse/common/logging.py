@@ -15,7 +15,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
 
 _SECRETS = re.compile(
-    r"(?i)(bearer\s+|\"?(?:access_token|refresh_token|id_token|token|password)\"?\s*[:=]\s*\"?)"
+    r"(?i)(bearer\s+|\"?(?:access_token|refresh_token|id_token|token|password|client_secret|secret)\"?\s*[:=]\s*\"?)"
     r"[A-Za-z0-9\-_.~+/=]{6,}"
 )
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")

@@ -93,6 +93,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return Response(body, 422, media_type=PROBLEM_JSON)
 
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = problem_body(
+            500,
+            "Internal Server Error",
+            "an unexpected error occurred",
+            "internal_error",
+            request.url.path,
+        )
+        return Response(body, 500, media_type=PROBLEM_JSON)
+
+    app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(GatehouseError, on_gatehouse)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)

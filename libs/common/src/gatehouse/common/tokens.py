@@ -64,17 +64,30 @@ class JWTVerifier:
     async def close(self) -> None:
         if self._own_http and self._http is not None:
             await self._http.aclose()
+            self._http = None
 
     async def refresh(self, *, force: bool = False) -> None:
-        """Reload the JWKS, single-flight and rate-limited unless ``force``."""
+        """Reload the JWKS, single-flight and rate-limited unless ``force``.
+
+        A failed load keeps the keys already held and is logged, not raised, unless
+        ``force`` (start-up) asks for the error.
+        """
         stamp = self._last_refresh
         async with self._lock:
             if self._last_refresh != stamp and not force:
                 return  # someone refreshed while we waited
-            if not force and time.monotonic() - self._last_refresh < self._min_refresh:
+            # Without any key, retry soon; with keys, an unknown kid may not hammer the issuer.
+            interval = self._min_refresh if self._keys else min(self._min_refresh, 1.0)
+            if not force and time.monotonic() - self._last_refresh < interval:
                 return
             self._last_refresh = time.monotonic()
-            self._keys = await self._fetch_keys()
+            try:
+                self._keys = await self._fetch_keys()
+            except ServiceUnavailable as exc:
+                if force:
+                    raise
+                log.warning("JWKS refresh failed, keeping %d keys: %s", len(self._keys), exc)
+                return
             log.info("loaded %d signing keys from %s", len(self._keys), self.issuer)
 
     async def verify(self, token: str) -> Principal:
@@ -96,6 +109,8 @@ class JWTVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
         self._check_audience(claims)
+        if str(claims.get("typ", "Bearer")).lower() != "bearer":
+            raise Unauthorized("not an access token")  # e.g. an ID token of the same client
         return Principal.from_claims(claims, self.audience)
 
     def _check_audience(self, claims: dict[str, Any]) -> None:
@@ -107,6 +122,9 @@ class JWTVerifier:
     async def _key(self, kid: str) -> PyJWK:
         if kid not in self._keys:
             await self.refresh()
+        if not self._keys:
+            # Good tokens must not look forged while the issuer is unreachable.
+            raise ServiceUnavailable("signing keys not loaded yet", retry_after=1)
         try:
             return self._keys[kid]
         except KeyError:

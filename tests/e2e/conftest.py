@@ -42,13 +42,14 @@ class Processes:
     def start(self, name: str, args: list[str], env: dict[str, str | None]) -> None:
         log = self.folder / f"{name}.log"
         full_env = _environment({"GATEHOUSE_LOG_JSON": "0", **env})
-        process = subprocess.Popen(
-            [GATEHOUSE, *args],
-            env=full_env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            cwd=self.folder,
-        )
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [GATEHOUSE, *args],
+                env=full_env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+            )
         self.running.append((name, process, log))
 
     def run(self, args: list[str], env: dict[str, str | None]) -> None:

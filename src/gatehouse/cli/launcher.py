@@ -51,6 +51,7 @@ def _setup_logging() -> CommonSettings:
 
 async def _run_all() -> None:
     from gatehouse.auth.app import create_app as auth_app
+    from gatehouse.auth.demo import demo_credentials
     from gatehouse.auth.settings import AuthSettings
     from gatehouse.authors.app import create_app as authors_app
     from gatehouse.authors.migrations import migrate
@@ -87,7 +88,8 @@ async def _run_all() -> None:
         _Server(_config(gateway_app(gateway), gateway.host, gateway.port)),
     ]
     servers = [auth_server, *others]
-    await _serve(servers, on_started=lambda: _announce(auth, gateway))
+    credentials = demo_credentials(auth)  # before auth starts: it knows if it was new
+    await _serve(servers, on_started=lambda: _announce(gateway, credentials))
 
 
 async def _serve(servers: list[_Server], on_started: Callable[[], None] | None = None) -> None:
@@ -102,9 +104,12 @@ async def _serve(servers: list[_Server], on_started: Callable[[], None] | None =
         tasks += [asyncio.create_task(s.serve()) for s in servers[1:]]
         waiting = asyncio.create_task(_all_started(servers))
         done, _ = await asyncio.wait([*tasks, waiting], return_when=asyncio.FIRST_COMPLETED)
-        if waiting in done and waiting.result() and on_started is not None:
-            on_started()
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if waiting in done:
+            if on_started is not None:
+                on_started()
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        else:
+            waiting.cancel()
     _stop(servers)
     results = await asyncio.gather(*tasks, return_exceptions=True)
     failed = [r for r in results if isinstance(r, BaseException)]
@@ -133,10 +138,7 @@ def _stop(servers: list[_Server]) -> None:
         server.should_exit = True
 
 
-def _announce(auth: Any, gateway: Any) -> None:
-    from gatehouse.auth.demo import demo_credentials
-
-    credentials = demo_credentials(auth)
+def _announce(gateway: Any, credentials: Any) -> None:
     shown = credentials.password if credentials.newly_generated else None
     print_banner(gateway, shown, credentials.path)
 

@@ -60,4 +60,7 @@ def setup_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # uvicorn.access and httpx log one line per request: too much on a hot path, and
+    # full URLs do not belong in logs by default.
+    for name in ("uvicorn.access", "httpx", "httpcore", "alembic.runtime.plugins"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -59,7 +59,7 @@ class JWTVerifier:
         try:
             await self.refresh(force=True)
         except ServiceUnavailable as exc:
-            log.warning("JWKS not loaded yet, will retry on first token: %s", exc.detail)
+            log.warning("JWKS not loaded yet (will retry on demand): %s", exc.detail)
 
     async def close(self) -> None:
         if self._own_http and self._http is not None:

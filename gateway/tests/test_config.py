@@ -15,8 +15,10 @@ from gatehouse.gateway.config import parse_config
 def test_packaged_routes_follow_the_public_surface() -> None:
     config = load_config()
     routes = {r.prefix: r for r in config.routes}
-    assert routes["/auth/token"].public and routes["/auth/token"].upstream == "auth"
-    assert not routes["/auth/me"].public and routes["/auth/me"].roles_for("GET") == ()
+    assert routes["/auth/token"].public
+    assert routes["/auth/token"].upstream == "auth"
+    assert not routes["/auth/me"].public
+    assert routes["/auth/me"].roles_for("GET") == ()
     for version in ("v1", "v2"):
         authors = routes[f"/api/{version}/authors"]
         assert authors.strip_prefix == "/api"
@@ -25,7 +27,8 @@ def test_packaged_routes_follow_the_public_surface() -> None:
         assert authors.roles_for("DELETE") == ("delete-author",)
         assert routes[f"/api/{version}/books"].roles_for("POST") == ("create-author",)
         assert routes[f"/api/{version}/audit"].roles_for("GET") == ("view-audit-logs",)
-    assert routes["/ws"].websocket and routes["/ws"].upstream == "realtime"
+    assert routes["/ws"].websocket
+    assert routes["/ws"].upstream == "realtime"
     assert config.upstreams["authors"].url == "http://127.0.0.1:8001"
 
 
@@ -95,16 +98,17 @@ def test_bad_upstream_url_and_trusted_proxy_name_their_keys() -> None:
 def test_a_config_file_replaces_the_packaged_one(tmp_path: Path) -> None:
     path = tmp_path / "gw.yaml"
     path.write_text(
-        "upstreams: {x: {url: 'http://x:1'}}\nroutes: [{prefix: /x, upstream: x, rate_limit: null}]\n"
+        "upstreams: {x: {url: 'http://x:1'}}\n"
+        "routes: [{prefix: /x, upstream: x, rate_limit: null}]\n"
     )
     config = load_config(path)
     assert [r.prefix for r in config.routes] == ["/x"]
 
 
 def test_unreadable_or_broken_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="missing.yaml: cannot read"):
+    with pytest.raises(ConfigurationError, match=r"missing\.yaml: cannot read"):
         load_config(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("routes: [\n")
-    with pytest.raises(ConfigurationError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(ConfigurationError, match=r"broken\.yaml: not valid YAML"):
         load_config(broken)

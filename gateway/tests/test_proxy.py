@@ -10,7 +10,7 @@ AUTHORS = "/api/v1/authors"
 
 
 def headers_of(record: dict) -> dict[str, str]:
-    return {k: v for k, v in record["headers"]}
+    return dict(record["headers"])
 
 
 async def test_chunked_request_body_is_streamed(start_gateway, issuer, upstream, http) -> None:
@@ -53,7 +53,8 @@ async def test_request_headers_are_cleaned_and_forwarded(start_gateway, issuer, 
         response = await http.get(url + AUTHORS, headers=sent)
     got = headers_of(upstream.seen[0])
     assert not any(name.startswith("x-user-") for name in got)
-    assert "x-secret-hop" not in got and "proxy-authorization" not in got
+    assert "x-secret-hop" not in got
+    assert "proxy-authorization" not in got
     assert got["x-forwarded-for"] == "127.0.0.1"  # the peer is not a trusted proxy
     assert got["x-forwarded-proto"] == "http"
     assert got["x-forwarded-host"] == url.removeprefix("http://")

@@ -1,0 +1,101 @@
+"""WebSocket proxying to a real upstream: handshake auth, frames both ways, close codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .conftest import config_for
+
+
+def ws_url(url: str) -> str:
+    return url.replace("http://", "ws://") + "/ws"
+
+
+async def test_frames_flow_both_ways_with_headers_forwarded(start_gateway, issuer, upstream):
+    headers = issuer.bearer(["get-authors"])
+    async with (
+        start_gateway(config_for(upstream.url)) as url,
+        connect(ws_url(url), additional_headers=headers) as ws,
+    ):
+        hello = json.loads(await ws.recv())
+        await ws.send("hi")
+        text = await ws.recv()
+        await ws.send(b"\x00\x01")
+        binary = await ws.recv()
+    assert hello["headers"]["authorization"] == headers["Authorization"]
+    assert "x-forwarded-for" in hello["headers"]
+    assert text == "echo:hi"
+    assert binary == b"echo:\x00\x01"
+
+
+async def test_no_header_passes_for_first_message_auth(start_gateway, upstream) -> None:
+    async with start_gateway(config_for(upstream.url)) as url, connect(ws_url(url)) as ws:
+        hello = json.loads(await ws.recv())
+    assert "authorization" not in hello["headers"]
+
+
+@pytest.mark.parametrize("value", ["Bearer forged.token.value", "Basic abc"])
+async def test_bad_credentials_are_refused_at_the_handshake(start_gateway, upstream, value):
+    async with start_gateway(config_for(upstream.url)) as url:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(url), additional_headers={"Authorization": value}):
+                pass
+    assert refused.value.response.status_code == 401
+    assert upstream.seen == []
+
+
+async def test_missing_role_is_refused_at_the_handshake(start_gateway, issuer, upstream) -> None:
+    config = config_for(upstream.url)
+    routes = tuple(
+        r.model_copy(update={"roles": {"GET": ("get-authors",)}}) if r.websocket else r
+        for r in config.routes
+    )
+    config = config.model_copy(update={"routes": routes})
+    async with start_gateway(config) as url:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(url), additional_headers=issuer.bearer(["nobody"])):
+                pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_upstream_close_code_reaches_the_client(start_gateway, upstream) -> None:
+    async with start_gateway(config_for(upstream.url)) as url, connect(ws_url(url)) as ws:
+        await ws.recv()
+        await ws.send("close:4001")
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4001
+    assert closed.value.rcvd.reason == "bye"
+
+
+async def test_client_close_code_reaches_the_upstream(start_gateway, upstream) -> None:
+    async with start_gateway(config_for(upstream.url)) as url:
+        async with connect(ws_url(url)) as ws:
+            await ws.recv()
+            await ws.close(4002, "leaving")
+        for _ in range(50):
+            if upstream.seen:
+                break
+            await _pause()
+    assert upstream.seen == [{"ws_close": 4002}]
+
+
+async def test_oversized_frame_closes_with_1009(start_gateway, upstream) -> None:
+    config = config_for(upstream.url, limits={"max_body_bytes": 1000, "max_ws_frame_bytes": 4096})
+    async with start_gateway(config) as url, connect(ws_url(url)) as ws:
+        await ws.recv()
+        await ws.send("x" * 4097)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+
+
+async def _pause() -> None:
+    await asyncio.sleep(0.02)

@@ -34,6 +34,7 @@ async def test_the_whole_flow_in_split_mode(
         {**common, "GATEHOUSE_AUTHORS_PORT": str(authors_port), "GATEHOUSE_AUTHORS_RELAY": "false"},
     )
     processes.start("relay", ["run", "relay"], common)
+    services = [f"http://127.0.0.1:{port}" for port in (auth_port, authors_port)]
     gateways = []
     for replica in (1, 2):
         realtime_port, gateway_port = free_port(), free_port()
@@ -54,7 +55,8 @@ async def test_the_whole_flow_in_split_mode(
             },
         )
         gateways.append(f"http://127.0.0.1:{gateway_port}")
-    for gateway in gateways:
-        await wait_ready(processes, f"{gateway}/readyz")
+        services.append(f"http://127.0.0.1:{realtime_port}")
+    for server in [*services, *gateways]:  # as a Kubernetes readiness probe would
+        await wait_ready(processes, f"{server}/readyz")
     await user_flow(gateways, "Octavia E. Butler")
     processes.assert_alive()

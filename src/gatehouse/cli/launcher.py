@@ -39,6 +39,9 @@ def _config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
         "server_header": False,
         "ws_per_message_deflate": False,
         "timeout_graceful_shutdown": 5,
+        # The gateway resolves X-Forwarded-For itself, from trusted proxies only;
+        # uvicorn trusting loopback would let clients choose their rate-limit key.
+        "proxy_headers": False,
     }
     return uvicorn.Config(app, host=host, port=port, **{**options, **extra})
 

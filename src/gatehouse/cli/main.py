@@ -73,7 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"]) or exc.title
-            print(f"gatehouse: configuration error: {where}: {error['msg']}", file=sys.stderr)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if not message.startswith(where):
+                message = f"{where}: {message}"
+            print(f"gatehouse: configuration error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

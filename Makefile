@@ -10,13 +10,14 @@ STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help run test test-fast lint fmt clean install
+.PHONY: help run test test-fast lint fmt bench clean install
 
 help:
 	@echo "make run    - the whole system in one process (gateway on http://127.0.0.1:8000)"
 	@echo "make test   - the full test suite (real PostgreSQL/Redis/RabbitMQ when their URLs are set)"
 	@echo "make lint   - ruff format --check, ruff check, mypy --strict"
 	@echo "make fmt    - format and autofix"
+	@echo "make bench  - gateway cost per proxied request (needs wrk); see bench/RESULTS.md"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -48,6 +49,9 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/gateway_overhead.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .data .mypy_cache .ruff_cache

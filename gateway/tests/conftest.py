@@ -2,59 +2,33 @@
 
 Everything runs under uvicorn on free loopback ports in the test's event loop, so
 requests cross real sockets exactly as in production. The issuer is the outside
-boundary: a test RSA key served as discovery document + JWKS.
+boundary: gatehouse.common.testing.TestIssuer, served as discovery document + JWKS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-import uvicorn
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
-from gatehouse.common.types import Receive, Scope, Send
+from gatehouse.common import testing
+from gatehouse.common.testing import TestIssuer, bind_loopback, serve_issuer
+from gatehouse.common.types import ASGIApp, Receive, Scope, Send
 from gatehouse.gateway import GatewayConfig, GatewaySettings, create_app, load_config
 
-ASGI = Callable[[Scope, Receive, Send], Awaitable[None]]
-_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-
-@asynccontextmanager
-async def serve(app: ASGI) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+def serve(app: ASGIApp) -> AbstractAsyncContextManager[str]:
+    """Serve ``app`` with uvicorn on a free loopback port, as the gateway is deployed."""
     # proxy_headers=False: the gateway resolves X-Forwarded-For itself (trusted_proxies);
     # uvicorn's own rewrite of the client address would pre-empt it.
-    config = uvicorn.Config(
-        app, log_level="warning", ws="websockets-sansio", lifespan="auto", proxy_headers=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server did not start")
-        await asyncio.sleep(0.005)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    return testing.serve(app, ws="websockets-sansio", proxy_headers=False)
 
 
 async def send_json(send: Send, status: int, body: Any, headers: list[Any] | None = None) -> None:
@@ -64,47 +38,10 @@ async def send_json(send: Send, status: int, body: Any, headers: list[Any] | Non
     await send({"type": "http.response.body", "body": data})
 
 
-@dataclass
-class Issuer:
-    url: str = ""
-
-    def token(self, roles: list[str] | None = None, **claims: Any) -> str:
-        now = int(time.time())
-        payload = {
-            "iss": self.url,
-            "sub": claims.pop("sub", "user-1"),
-            "aud": ["gatehouse", "account"],
-            "azp": "gatehouse",
-            "iat": now,
-            "exp": now + 300,
-            "preferred_username": "alice",
-            "realm_access": {"roles": roles or []},
-            **claims,
-        }
-        return jwt.encode(payload, _KEY, algorithm="RS256", headers={"kid": "test-key"})
-
-    def bearer(self, roles: list[str] | None = None, **claims: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(roles, **claims)}"}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        if scope["path"].endswith("/.well-known/openid-configuration"):
-            await send_json(send, 200, {"issuer": self.url, "jwks_uri": self.url + "/certs"})
-        elif scope["path"].endswith("/certs"):
-            jwk = RSAAlgorithm.to_jwk(_KEY.public_key(), as_dict=True)
-            jwk.update(kid="test-key", use="sig", alg="RS256")
-            await send_json(send, 200, {"keys": [jwk]})
-        else:
-            await send_json(send, 404, {})
-
-
 @pytest.fixture
-async def issuer() -> AsyncIterator[Issuer]:
-    app = Issuer()
-    async with serve(app) as url:
-        app.url = url + "/realms/test"
-        yield app
+async def issuer() -> AsyncIterator[TestIssuer]:
+    async with serve_issuer() as issuer:
+        yield issuer
 
 
 @dataclass
@@ -187,10 +124,8 @@ async def upstream() -> AsyncIterator[Upstream]:
 
 def dead_url() -> str:
     """A loopback URL where nothing listens."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    with bind_loopback() as sock:
+        port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
 
 
@@ -207,12 +142,12 @@ GatewayFactory = Callable[..., Any]
 
 
 @pytest.fixture
-def start_gateway(issuer: Issuer) -> GatewayFactory:
+def start_gateway(issuer: TestIssuer) -> GatewayFactory:
     """``async with start_gateway(config, **settings) as url``: a running gateway."""
 
     @asynccontextmanager
     async def start(config: GatewayConfig, **settings: Any) -> AsyncIterator[str]:
-        values: dict[str, Any] = {"oidc_issuer": issuer.url, "redis_url": None, **settings}
+        values: dict[str, Any] = {"oidc_issuer": issuer.issuer_url, "redis_url": None, **settings}
         app = create_app(GatewaySettings(**values), config=config)
         async with serve(app) as url:
             yield url

@@ -1,5 +1,5 @@
-"""JWTVerifier against a JWKS served over httpx's own fake transport (the issuer is
-an outside boundary here; the auth service's tests cover the real embedded issuer)."""
+"""JWTVerifier against the in-memory TestIssuer behind httpx's own fake transport (the
+issuer is an outside boundary here; the auth service's tests cover the real embedded one)."""
 
 import json
 import time
@@ -8,55 +8,28 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from jwt.algorithms import RSAAlgorithm
 
 from gatehouse.common.errors import ServiceUnavailable, Unauthorized
+from gatehouse.common.testing import TestIssuer
 from gatehouse.common.tokens import JWTVerifier, bearer_token
 
 ISSUER = "http://issuer.test/realms/gatehouse"
 
 
-class Issuer:
-    def __init__(self) -> None:
-        self.keys: dict[str, rsa.RSAPrivateKey] = {}
-        self.jwks_requests = 0
-        self.add_key("k1")
-
-    def add_key(self, kid: str) -> None:
-        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/.well-known/openid-configuration"):
-            return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/certs"})
-        self.jwks_requests += 1
-        keys = []
-        for kid, key in self.keys.items():
-            jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-            keys.append({**jwk, "kid": kid, "alg": "RS256", "use": "sig"})
-        return httpx.Response(200, json={"keys": keys})
-
-    def token(self, kid: str = "k1", **overrides: Any) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "sub": "u1",
-            "aud": ["gatehouse", "account"],
-            "azp": "gatehouse",
-            "iat": now,
-            "exp": now + 300,
-            "preferred_username": "editor",
-            "realm_access": {"roles": ["get-authors", "create-author"]},
-        }
-        claims.update(overrides)
-        claims = {k: v for k, v in claims.items() if v is not None}
-        return jwt.encode(claims, self.keys[kid], algorithm="RS256", headers={"kid": kid})
+def editor_issuer() -> TestIssuer:
+    return TestIssuer(
+        ISSUER,
+        kid="k1",
+        roles=["get-authors", "create-author"],
+        sub="u1",
+        preferred_username="editor",
+    )
 
 
 @pytest.fixture
 async def issuer_and_verifier():
-    issuer = Issuer()
+    issuer = editor_issuer()
     http = httpx.AsyncClient(transport=httpx.MockTransport(issuer.handler))
     verifier = JWTVerifier(ISSUER, "gatehouse", http=http, min_refresh_interval=60)
     await verifier.start()
@@ -93,9 +66,7 @@ async def test_alg_none_and_hmac_confusion_are_rejected(issuer_and_verifier) -> 
     issuer, verifier = issuer_and_verifier
     claims = jwt.decode(issuer.token(), options={"verify_signature": False})
     unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": "k1"})
-    public_pem = (
-        issuer.keys["k1"].public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    )
+    public_pem = issuer.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     # HS/RS confusion: an HMAC "signed" with the public key must not verify.
     hmac_token = _hs256(claims, public_pem)
     for token in (unsigned, hmac_token, issuer.token()[:-4] + "AAAA", "not-a-jwt"):
@@ -106,14 +77,12 @@ async def test_alg_none_and_hmac_confusion_are_rejected(issuer_and_verifier) -> 
 async def test_unknown_kid_refreshes_once_then_is_rate_limited(issuer_and_verifier) -> None:
     issuer, verifier = issuer_and_verifier
     before = issuer.jwks_requests
-    issuer.add_key("k2")  # key rotation at the issuer
+    issuer.rotate_key("k2")  # key rotation at the issuer
     verifier._min_refresh = 0  # the first refresh after rotation must go through
-    assert (await verifier.verify(issuer.token("k2"))).username == "editor"
+    assert (await verifier.verify(issuer.token())).username == "editor"
     assert issuer.jwks_requests == before + 1
     verifier._min_refresh = 60
-    issuer.add_key("forged")
-    forged = issuer.token("forged")
-    del issuer.keys["forged"]  # a key the issuer never published
+    forged = issuer.forged_token(kid="forged")  # a key the issuer never published
     for _ in range(20):
         with pytest.raises(Unauthorized, match="unknown signing key"):
             await verifier.verify(forged)
@@ -150,7 +119,7 @@ async def test_an_id_token_is_not_an_access_token(issuer_and_verifier) -> None:
 
 
 async def test_good_tokens_do_not_look_forged_while_the_issuer_is_down() -> None:
-    issuer = Issuer()
+    issuer = editor_issuer()
     up = False
 
     def handler(request: httpx.Request) -> httpx.Response:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from gatehouse.auth import AuthSettings, create_app
+from gatehouse.common.testing import bind_loopback, serve
 
 DEMO_PASSWORD = "correct horse battery"
 # Real argon2id, with parameters cheap enough for many app starts per test run.
@@ -54,42 +52,11 @@ async def client(settings: AuthSettings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns the signals
-        yield
-
-
-def bind_loopback() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextlib.asynccontextmanager
-async def serve(app: FastAPI, sock: socket.socket) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on the bound ``sock``; yields its base URL."""
-    config = uvicorn.Config(app, log_config=None, lifespan="on", log_level="warning")
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-        host, port = sock.getsockname()
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture
 async def issuer_url(tmp_path: Path) -> AsyncIterator[str]:
     """The base URL of an embedded issuer on a real loopback port."""
     sock = bind_loopback()
     port = sock.getsockname()[1]
     settings = auth_settings(tmp_path / "issuer", GATEHOUSE_AUTH_PORT=port)
-    async with serve(create_app(settings, password_hasher=FAST_HASHER), sock) as url:
+    async with serve(create_app(settings, password_hasher=FAST_HASHER), sock=sock) as url:
         yield url

@@ -17,9 +17,10 @@ from gatehouse.auth import KeycloakProvider, create_app
 from gatehouse.auth.users import subject_for
 from gatehouse.common.errors import ServiceUnavailable, Unauthorized
 from gatehouse.common.identity import GET_AUTHORS
+from gatehouse.common.testing import bind_loopback
 from gatehouse.common.tokens import JWTVerifier
 
-from .conftest import DEMO_PASSWORD, FAST_HASHER, auth_settings, bind_loopback, running
+from .conftest import DEMO_PASSWORD, FAST_HASHER, auth_settings, running
 
 
 @pytest.fixture

@@ -1,22 +1,14 @@
 """Fixtures of the authors tests: migrated databases (SQLite and the real PostgreSQL),
-a small RS256 issuer at the HTTP boundary, and the app driven through its lifespan."""
+the in-memory TestIssuer at the HTTP boundary, and the app driven through its lifespan."""
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
-from jwt.algorithms import RSAAlgorithm
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.authors.adapters.database import create_engine
@@ -25,6 +17,7 @@ from gatehouse.authors.app import create_app
 from gatehouse.authors.migrations import migrate
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.events import EventBus, InMemoryEventBus
+from gatehouse.common.testing import TestIssuer
 from gatehouse.common.tokens import JWTVerifier
 
 ISSUER = "http://issuer.test/realms/gatehouse"
@@ -56,46 +49,14 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-@dataclass
-class Issuer:
-    """An OIDC issuer outside the service: discovery + JWKS over a mock HTTP transport."""
-
-    key: rsa.RSAPrivateKey
-    kid: str
-
-    def token(self, *roles: str, audience: str = AUDIENCE, **claims: Any) -> str:
-        now = int(time.time())
-        payload = {
-            "iss": ISSUER,
-            "sub": str(uuid.uuid4()),
-            "aud": [audience, "account"],
-            "azp": audience,
-            "iat": now,
-            "exp": now + 300,
-            "preferred_username": "tester",
-            "realm_access": {"roles": list(roles)},
-            **claims,
-        }
-        return jwt.encode(payload, self.key, algorithm="RS256", headers={"kid": self.kid})
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/.well-known/openid-configuration"):
-            return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/certs"})
-        if request.url.path.endswith("/certs"):
-            jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-            jwk.update(kid=self.kid, alg="RS256", use="sig")
-            return httpx.Response(200, json={"keys": [jwk]})
-        return httpx.Response(404)
-
-
 @pytest.fixture(scope="session")
-def issuer() -> Issuer:
-    return Issuer(rsa.generate_private_key(public_exponent=65537, key_size=2048), "test-key")
+def issuer() -> TestIssuer:
+    return TestIssuer(ISSUER, audience=AUDIENCE)
 
 
 @pytest.fixture
-async def verifier(issuer: Issuer) -> AsyncIterator[JWTVerifier]:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(issuer.handle)) as http:
+async def verifier(issuer: TestIssuer) -> AsyncIterator[JWTVerifier]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(issuer.handler)) as http:
         verifier = JWTVerifier(ISSUER, AUDIENCE, http=http)
         await verifier.start()
         yield verifier
@@ -131,8 +92,8 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def auth(issuer: Issuer) -> Callable[..., dict[str, str]]:
+def auth(issuer: TestIssuer) -> Callable[..., dict[str, str]]:
     def headers(*roles: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issuer.token(*roles)}"}
+        return issuer.bearer(roles)
 
     return headers

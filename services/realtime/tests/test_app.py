@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,16 +10,15 @@ import pydantic
 import pytest
 
 from gatehouse.common.errors import ConfigurationError
+from gatehouse.common.testing import bind_loopback
 from gatehouse.realtime import UVICORN_WS_OPTIONS, RealtimeSettings, create_app
 
 
 @pytest.fixture
 def closed_port() -> Iterator[int]:
     """A loopback port that refuses connections (bound, never listening)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock.getsockname()[1]
-    sock.close()
+    with bind_loopback() as sock:
+        yield sock.getsockname()[1]
 
 
 async def test_health_and_readiness(start_realtime: Any) -> None:
@@ -103,7 +101,7 @@ async def test_an_unreachable_broker_fails_start_up_naming_the_setting(
     issuer: Any, closed_port: int
 ) -> None:
     settings = RealtimeSettings(
-        oidc_issuer=issuer.url, amqp_url=f"amqp://guest:guest@127.0.0.1:{closed_port}/"
+        oidc_issuer=issuer.issuer_url, amqp_url=f"amqp://guest:guest@127.0.0.1:{closed_port}/"
     )
     app = create_app(settings)
     with pytest.raises(ConfigurationError) as failed:

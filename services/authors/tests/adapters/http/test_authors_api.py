@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from gatehouse.common.events import CloudEvent, EventBus
+from gatehouse.common.testing import TestIssuer
 
 Auth = Callable[..., dict[str, str]]
 PROBLEM = "application/problem+json"
@@ -62,9 +63,9 @@ async def test_without_a_valid_token_it_is_401_problem_json(
 
 
 async def test_a_token_for_another_audience_is_401(
-    client: httpx.AsyncClient, issuer: object
+    client: httpx.AsyncClient, issuer: TestIssuer
 ) -> None:
-    token = issuer.token("admin", audience="someone-else")  # type: ignore[attr-defined]
+    token = issuer.token(["admin"], aud=["someone-else", "account"], azp="someone-else")
     response = await client.get("/v1/authors", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
 

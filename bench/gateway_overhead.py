@@ -43,8 +43,9 @@ def start(mode: str, env: dict[str, str], folder: Path) -> subprocess.Popen[byte
     full = {**os.environ, "LOG_LEVEL": "WARNING", "GATEHOUSE_DEMO_PASSWORD": PASSWORD, **env}
     for name in ("DATABASE_URL", "REDIS_URL", "AMQP_URL"):
         full.pop(name, None)
-    return subprocess.Popen([GATEHOUSE, "run", mode], env=full, cwd=folder, stdout=log,
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [GATEHOUSE, "run", mode], env=full, cwd=folder, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def wait_ready(url: str) -> None:
@@ -65,9 +66,20 @@ def cpu_seconds(pid: int) -> float:
 
 def wrk(url: str, token: str, connections: int, seconds: int) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-         "-H", f"Authorization: Bearer {token}", url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30,
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
     ).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     result["requests"] = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -88,8 +100,11 @@ def main() -> None:
         raise SystemExit("wrk not found: apt-get install wrk")
     ports = {name: free_port() for name in ("gateway", "authors", "auth")}
     env = {f"GATEHOUSE_{n.upper()}_PORT": str(p) for n, p in ports.items()}
-    env |= {f"GATEHOUSE_UPSTREAM_{n.upper()}_URL": f"http://127.0.0.1:{p}"
-            for n, p in ports.items() if n != "gateway"}
+    env |= {
+        f"GATEHOUSE_UPSTREAM_{n.upper()}_URL": f"http://127.0.0.1:{p}"
+        for n, p in ports.items()
+        if n != "gateway"
+    }
     env["GATEHOUSE_GATEWAY_CONFIG"] = str(CONFIG)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -107,10 +122,14 @@ def run(ports: dict[str, int], gateway_pid: int, args: argparse.Namespace) -> No
     gateway, authors = (f"http://127.0.0.1:{ports[n]}" for n in ("gateway", "authors"))
     for url in (f"http://127.0.0.1:{ports['auth']}", authors, gateway):
         wait_ready(url)
-    token = httpx.post(f"{gateway}/auth/token",
-                       json={"username": "editor", "password": PASSWORD}).json()["access_token"]
-    created = httpx.post(f"{gateway}/api/v1/authors", headers={"Authorization": f"Bearer {token}"},
-                         json={"name": "Bench Author", "bio": "x" * 900})
+    token = httpx.post(
+        f"{gateway}/auth/token", json={"username": "editor", "password": PASSWORD}
+    ).json()["access_token"]
+    created = httpx.post(
+        f"{gateway}/api/v1/authors",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"name": "Bench Author", "bio": "x" * 900},
+    )
     author = created.json()["id"]
     wrk(f"{gateway}/api/v1/authors/{author}", token, args.connections, 2)  # warm-up
     direct = wrk(f"{authors}/v1/authors/{author}", token, args.connections, args.seconds)
@@ -119,10 +138,14 @@ def run(ports: dict[str, int], gateway_pid: int, args: argparse.Namespace) -> No
     cpu = cpu_seconds(gateway_pid) - before
     print(f"connections={args.connections} seconds={args.seconds} body~{len(created.content)} B")
     for name, r in (("direct to authors", direct), ("through gateway", proxied)):
-        print(f"{name:18} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
-              f"p99 {r['p99_ms']:.2f} ms  non-2xx {r['non_2xx']:.0f}")
-    print(f"gateway CPU per request: {cpu / proxied['requests'] * 1e6:.0f} us "
-          f"({cpu:.2f} s CPU for {proxied['requests']:.0f} requests)")
+        print(
+            f"{name:18} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
+            f"p99 {r['p99_ms']:.2f} ms  non-2xx {r['non_2xx']:.0f}"
+        )
+    print(
+        f"gateway CPU per request: {cpu / proxied['requests'] * 1e6:.0f} us "
+        f"({cpu:.2f} s CPU for {proxied['requests']:.0f} requests)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Apps of the auth service built with test settings, in-process or on a real loopback port."""
+"""Apps of the auth service built with test settings, in-process or on a real loopback port;
+auth databases on SQLite and on the real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.auth import AuthSettings, create_app
+from gatehouse.auth.database import create_engine
+from gatehouse.auth.migrations import migrate
 from gatehouse.common.testing import bind_loopback, serve
 
 DEMO_PASSWORD = "correct horse battery"
@@ -60,3 +64,24 @@ async def issuer_url(tmp_path: Path) -> AsyncIterator[str]:
     settings = auth_settings(tmp_path / "issuer", GATEHOUSE_AUTH_PORT=port)
     async with serve(create_app(settings, password_hasher=FAST_HASHER), sock=sock) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty auth database: SQLite in a temporary folder, or a fresh PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+    url = request.getfixturevalue("postgres_url")
+    assert isinstance(url, str)
+    return url
+
+
+@contextlib.asynccontextmanager
+async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine of its own on the migrated database at ``url``: one replica's view."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()

@@ -1,7 +1,22 @@
+"""The session-store contract, for the in-memory adapter and the SQL adapter on SQLite
+and on the real PostgreSQL; then the login throttle."""
+
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
 from gatehouse.auth.lockout import LoginThrottle
-from gatehouse.auth.sessions import InMemorySessionStore, RefreshOutcome
+from gatehouse.auth.sessions import Clock as ClockFn
+from gatehouse.auth.sessions import InMemorySessionStore, RefreshOutcome, SessionStore
+from gatehouse.auth.sql_sessions import SqlSessionStore
+
+from .conftest import migrated_engine
+
+StoreFactory = Callable[..., SessionStore]
 
 
 class Clock:
@@ -12,32 +27,100 @@ class Clock:
         return self.now
 
 
-def test_each_refresh_token_works_once_and_reuse_ends_the_session() -> None:
-    store = InMemorySessionStore(idle_ttl=60, max_ttl=600)
-    session, first = store.start("editor", "gatehouse", "profile")
-    second = store.rotate(first, "gatehouse")
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return "memory"
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+    url = request.getfixturevalue("postgres_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture
+async def new_store(backend: str) -> AsyncIterator[StoreFactory]:
+    """Makes stores of one adapter: ``new_store(idle_ttl=, max_ttl=, clock=)``."""
+    if backend == "memory":
+        yield InMemorySessionStore
+        return
+    async with migrated_engine(backend) as engine:
+
+        def make(idle_ttl: float, max_ttl: float, clock: ClockFn = time.time) -> SessionStore:
+            return SqlSessionStore(engine, idle_ttl, max_ttl, clock)
+
+        yield make
+
+
+async def test_each_refresh_token_works_once_and_reuse_ends_the_session(
+    new_store: StoreFactory,
+) -> None:
+    store = new_store(idle_ttl=60, max_ttl=600)
+    session, first = await store.start("editor", "gatehouse", "profile")
+    second = await store.rotate(first, "gatehouse")
     assert second.outcome is RefreshOutcome.ROTATED
     assert second.token != first
-    assert store.rotate(first, "gatehouse").outcome is RefreshOutcome.REUSED
-    assert store.rotate(second.token, "gatehouse").outcome is RefreshOutcome.EXPIRED
-    assert store.get_active(session.id) is None
+    assert (await store.rotate(first, "gatehouse")).outcome is RefreshOutcome.REUSED
+    assert (await store.rotate(second.token, "gatehouse")).outcome is RefreshOutcome.EXPIRED
+    assert await store.get_active(session.id) is None
 
 
-def test_a_token_of_another_client_is_unknown() -> None:
-    store = InMemorySessionStore(idle_ttl=60, max_ttl=600)
-    _, token = store.start("editor", "gatehouse", "profile")
-    assert store.rotate(token, "other-client").outcome is RefreshOutcome.UNKNOWN
-    assert store.rotate("never-issued", "gatehouse").outcome is RefreshOutcome.UNKNOWN
+async def test_a_token_of_another_client_is_unknown(new_store: StoreFactory) -> None:
+    store = new_store(idle_ttl=60, max_ttl=600)
+    _, token = await store.start("editor", "gatehouse", "profile")
+    assert (await store.rotate(token, "other-client")).outcome is RefreshOutcome.UNKNOWN
+    assert (await store.rotate("never-issued", "gatehouse")).outcome is RefreshOutcome.UNKNOWN
 
 
-def test_sessions_expire_when_idle_and_at_their_maximum_age() -> None:
+async def test_sessions_expire_when_idle_and_at_their_maximum_age(
+    new_store: StoreFactory,
+) -> None:
     clock = Clock()
-    store = InMemorySessionStore(idle_ttl=60, max_ttl=100, clock=clock)
-    _, token = store.start("viewer", "gatehouse", "profile")
+    store = new_store(idle_ttl=60, max_ttl=100, clock=clock)
+    _, token = await store.start("viewer", "gatehouse", "profile")
     clock.now += 50
-    token = store.rotate(token, "gatehouse").token
+    token = (await store.rotate(token, "gatehouse")).token
     clock.now += 50  # idle for 50 s only, but 100 s old
-    assert store.rotate(token, "gatehouse").outcome is RefreshOutcome.EXPIRED
+    assert (await store.rotate(token, "gatehouse")).outcome is RefreshOutcome.EXPIRED
+
+
+async def test_an_idle_session_expires(new_store: StoreFactory) -> None:
+    clock = Clock()
+    store = new_store(idle_ttl=60, max_ttl=600, clock=clock)
+    session, token = await store.start("viewer", "gatehouse", "profile")
+    clock.now += 61
+    assert (await store.rotate(token, "gatehouse")).outcome is RefreshOutcome.EXPIRED
+    assert await store.get_active(session.id) is None
+
+
+async def test_only_the_current_token_finds_its_active_session(new_store: StoreFactory) -> None:
+    store = new_store(idle_ttl=60, max_ttl=600)
+    session, first = await store.start("auditor", "gatehouse", "openid profile")
+    second = (await store.rotate(first, "gatehouse")).token
+    found = await store.find_active(second)
+    assert found is not None
+    assert (found.id, found.username, found.scope) == (session.id, "auditor", "openid profile")
+    assert await store.find_active(first) is None
+
+
+async def test_a_revoked_session_is_gone(new_store: StoreFactory) -> None:
+    store = new_store(idle_ttl=60, max_ttl=600)
+    session, token = await store.start("admin", "gatehouse", "profile")
+    await store.revoke(session)
+    assert await store.find_active(token) is None
+    assert await store.get_active(session.id) is None
+    assert (await store.rotate(token, "gatehouse")).outcome is RefreshOutcome.EXPIRED
+
+
+async def test_long_dead_sessions_are_pruned_and_live_ones_kept(new_store: StoreFactory) -> None:
+    clock = Clock()
+    store = new_store(idle_ttl=60, max_ttl=600, clock=clock)
+    _, dead = await store.start("viewer", "gatehouse", "profile")
+    clock.now += 200  # dead for more than one idle period, and past the prune interval
+    live, token = await store.start("editor", "gatehouse", "profile")
+    assert (await store.rotate(dead, "gatehouse")).outcome is RefreshOutcome.UNKNOWN
+    assert await store.get_active(live.id) is not None
+    assert (await store.rotate(token, "gatehouse")).outcome is RefreshOutcome.ROTATED
 
 
 def fail(throttle: LoginThrottle, username: str) -> None:

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.auth import api, oidc_routes
+from gatehouse.auth.database import check_reachable, create_engine, ping
 from gatehouse.auth.demo import demo_credentials
 from gatehouse.auth.issuer import Issuer, IssuerConfig, OAuthError
+from gatehouse.auth.key_store import load_or_create_signing_key
 from gatehouse.auth.keycloak import KeycloakProvider
-from gatehouse.auth.keys import KEY_FILE, SigningKey
+from gatehouse.auth.keys import KEY_FILE
 from gatehouse.auth.lockout import LoginThrottle
+from gatehouse.auth.migrations import migrate
 from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
-from gatehouse.auth.sessions import InMemorySessionStore
 from gatehouse.auth.settings import AuthSettings
+from gatehouse.auth.sql_sessions import SqlSessionStore
 from gatehouse.auth.users import UserDirectory
 from gatehouse.common.metrics import REDMiddleware, metrics_response
 from gatehouse.common.problem import install_problem_handlers
@@ -28,8 +32,29 @@ from gatehouse.common.requests import RequestIdMiddleware
 log = logging.getLogger("gatehouse.auth")
 
 
-async def build_issuer(settings: AuthSettings, hasher: PasswordHasher) -> Issuer:
-    """The embedded issuer with the demo users, its key in ``<data_dir>/issuer-key.pem``."""
+async def open_database(settings: AuthSettings) -> AsyncEngine:
+    """The auth database, reachable and migrated to the newest schema.
+
+    Raises ``ConfigurationError`` naming the variable (password hidden) when the
+    database does not answer.
+    """
+    engine = create_engine(settings.sqlalchemy_url())
+    try:
+        await check_reachable(engine, settings.database_setting())
+        await migrate(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
+async def build_issuer(
+    settings: AuthSettings, hasher: PasswordHasher, engine: AsyncEngine
+) -> Issuer:
+    """The embedded issuer with the demo users; its sessions and signing key in ``engine``.
+
+    Failed-login lockout stays in memory: each replica counts the failures it sees.
+    """
     config = IssuerConfig(
         issuer=settings.embedded_issuer_url(),
         client_id=settings.client_id,
@@ -39,9 +64,9 @@ async def build_issuer(settings: AuthSettings, hasher: PasswordHasher) -> Issuer
     users = await UserDirectory.demo(demo_credentials(settings).password, hasher)
     return Issuer(
         config,
-        SigningKey.load_or_create(settings.data_dir / KEY_FILE),
+        await load_or_create_signing_key(engine, settings.data_dir / KEY_FILE),
         users,
-        InMemorySessionStore(settings.refresh_token_ttl, settings.session_max_ttl),
+        SqlSessionStore(engine, settings.refresh_token_ttl, settings.session_max_ttl),
         LoginThrottle(settings.lockout_failures, settings.lockout_seconds),
     )
 
@@ -57,16 +82,19 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        issuer = await build_issuer(settings, hasher) if settings.embedded else None
-        provider: IdentityProvider = (
-            EmbeddedProvider(issuer) if issuer else KeycloakProvider.from_settings(settings)
-        )
-        await provider.start()
-        log.info("auth service ready; issuer %s", settings.issuer())
-        try:
-            yield {"provider": provider, "issuer": issuer}
-        finally:
-            await provider.close()
+        async with AsyncExitStack() as stack:
+            engine = issuer = None
+            if settings.embedded:
+                engine = await open_database(settings)
+                stack.push_async_callback(engine.dispose)
+                issuer = await build_issuer(settings, hasher, engine)
+            provider: IdentityProvider = (
+                EmbeddedProvider(issuer) if issuer else KeycloakProvider.from_settings(settings)
+            )
+            await provider.start()
+            stack.push_async_callback(provider.close)
+            log.info("auth service ready; issuer %s", settings.issuer())
+            yield {"provider": provider, "issuer": issuer, "database": engine}
 
     app = FastAPI(title="Gatehouse auth", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
@@ -94,6 +122,9 @@ def _add_probes(app: FastAPI) -> None:
     async def readyz(request: Request) -> Response:
         provider: IdentityProvider = request.state.provider
         checks = {"identity_provider": "ok" if await provider.ready() else "failing"}
+        engine: AsyncEngine | None = request.state.database
+        if engine is not None:
+            checks["database"] = "ok" if await _answers(engine) else "failing"
         ok = all(v == "ok" for v in checks.values())
         body = {"status": "ok" if ok else "failing", "checks": checks}
         return JSONResponse(body, 200 if ok else 503)
@@ -101,3 +132,12 @@ def _add_probes(app: FastAPI) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return metrics_response()
+
+
+async def _answers(engine: AsyncEngine) -> bool:
+    try:
+        await ping(engine)
+    except Exception:
+        log.warning("the auth database does not answer", exc_info=True)
+        return False
+    return True

@@ -17,7 +17,7 @@ import jwt
 
 from gatehouse.auth.keys import ALGORITHM, SigningKey
 from gatehouse.auth.lockout import LoginThrottle
-from gatehouse.auth.sessions import Clock, InMemorySessionStore, RefreshOutcome, Session
+from gatehouse.auth.sessions import Clock, RefreshOutcome, Session, SessionStore
 from gatehouse.auth.users import User, UserDirectory
 
 DEFAULT_SCOPES = ("profile", "email")
@@ -68,7 +68,7 @@ class Issuer:
         config: IssuerConfig,
         key: SigningKey,
         users: UserDirectory,
-        sessions: InMemorySessionStore,
+        sessions: SessionStore,
         throttle: LoginThrottle,
         clock: Clock = time.time,
     ) -> None:
@@ -119,54 +119,58 @@ class Issuer:
             self.throttle.finish(username, succeeded=user is not None)
         if user is None:
             raise OAuthError("invalid_grant", "Invalid user credentials", 401)
-        session, refresh = self.sessions.start(user.username, self.config.client_id, _scope(scope))
+        session, refresh = await self.sessions.start(
+            user.username, self.config.client_id, _scope(scope)
+        )
         return self._token_response(user, session, refresh)
 
-    def refresh_grant(self, refresh_token: str) -> dict[str, Any]:
-        rotation = self.sessions.rotate(refresh_token, self.config.client_id)
+    async def refresh_grant(self, refresh_token: str) -> dict[str, Any]:
+        rotation = await self.sessions.rotate(refresh_token, self.config.client_id)
         session = rotation.session
         if rotation.outcome is not RefreshOutcome.ROTATED or session is None:
             raise OAuthError("invalid_grant", _REFRESH_ERRORS[rotation.outcome])
         user = self.users.get(session.username)
         if user is None:
-            self.sessions.revoke(session)
+            await self.sessions.revoke(session)
             raise OAuthError("invalid_grant", "User not found")
         return self._token_response(user, session, rotation.token)
 
-    def logout(self, refresh_token: str) -> None:
-        session = self.sessions.find_active(refresh_token)
+    async def logout(self, refresh_token: str) -> None:
+        session = await self.sessions.find_active(refresh_token)
         if session is None:
             raise OAuthError("invalid_grant", "Invalid refresh token")
-        self.sessions.revoke(session)
+        await self.sessions.revoke(session)
 
-    def verify_access_token(self, token: str) -> dict[str, Any]:
+    async def verify_access_token(self, token: str) -> dict[str, Any]:
         """Claims of a valid access token of a live session; else ``invalid_token`` (401)."""
         try:
             claims = self.key.verify(token, issuer=self.config.issuer)
         except jwt.PyJWTError:
             raise invalid_token() from None
-        if claims.get("typ") != "Bearer" or not self.sessions.get_active(str(claims.get("sid"))):
+        if claims.get("typ") != "Bearer" or not await self.sessions.get_active(
+            str(claims.get("sid"))
+        ):
             raise invalid_token()
         return claims
 
-    def userinfo(self, token: str) -> dict[str, Any]:
-        claims = self.verify_access_token(token)
+    async def userinfo(self, token: str) -> dict[str, Any]:
+        claims = await self.verify_access_token(token)
         return {
             "sub": claims["sub"],
             "email_verified": False,
             "preferred_username": claims["preferred_username"],
         }
 
-    def introspect(self, token: str) -> dict[str, Any]:
+    async def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662 answer for an access or refresh token of this issuer."""
         try:
-            claims = self.verify_access_token(token)
+            claims = await self.verify_access_token(token)
         except OAuthError:
-            return self._introspect_refresh(token)
+            return await self._introspect_refresh(token)
         return {**claims, "active": True, "client_id": claims["azp"], "token_type": "Bearer"}
 
-    def _introspect_refresh(self, token: str) -> dict[str, Any]:
-        session = self.sessions.find_active(token)
+    async def _introspect_refresh(self, token: str) -> dict[str, Any]:
+        session = await self.sessions.find_active(token)
         if session is None:
             return {"active": False}
         user = self.users.get(session.username)

@@ -33,14 +33,26 @@ class SigningKey:
         return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
     @classmethod
+    def from_pem(cls, pem: bytes, source: str = "the PEM") -> SigningKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{source} does not hold an RSA private key")
+        return cls(key)
+
+    @classmethod
     def load_or_create(cls, path: Path) -> SigningKey:
         """Read the PEM at ``path``; create it (mode 0600) when absent."""
         if not path.exists():
             _write_new_key(path)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError(f"{path} does not hold an RSA private key")
-        return cls(key)
+        return cls.from_pem(path.read_bytes(), str(path))
+
+    def pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM."""
+        return self._private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
     def jwk(self) -> dict[str, Any]:
         """The public key as Keycloak's JWKS lists it."""
@@ -64,11 +76,7 @@ class SigningKey:
 
 def _write_new_key(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = SigningKey.generate()._private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    pem = SigningKey.generate().pem()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

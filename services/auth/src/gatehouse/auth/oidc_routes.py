@@ -89,7 +89,7 @@ async def token(request: Request, issuer: IssuerDep) -> Response:
             _field(form, "scope", required=False),
         )
     elif grant == "refresh_token":
-        body = issuer.refresh_grant(_field(form, "refresh_token"))
+        body = await issuer.refresh_grant(_field(form, "refresh_token"))
     else:
         raise OAuthError("unsupported_grant_type", f"Unsupported grant_type: {grant[:64]}")
     return JSONResponse(body, headers=NO_STORE)
@@ -100,14 +100,14 @@ async def userinfo(request: Request, issuer: IssuerDep) -> Response:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise invalid_token()
-    return JSONResponse(issuer.userinfo(token), headers=NO_STORE)
+    return JSONResponse(await issuer.userinfo(token), headers=NO_STORE)
 
 
 @router.post(f"{OIDC}/logout")
 async def logout(request: Request, issuer: IssuerDep) -> Response:
     form = await _form(request)
     _client(issuer, form)
-    issuer.logout(_field(form, "refresh_token"))
+    await issuer.logout(_field(form, "refresh_token"))
     return Response(status_code=204, headers=NO_STORE)
 
 
@@ -115,4 +115,4 @@ async def logout(request: Request, issuer: IssuerDep) -> Response:
 async def introspect(request: Request, issuer: IssuerDep) -> Response:
     form = await _form(request)
     _client(issuer, form)
-    return JSONResponse(issuer.introspect(_field(form, "token")), headers=NO_STORE)
+    return JSONResponse(await issuer.introspect(_field(form, "token")), headers=NO_STORE)

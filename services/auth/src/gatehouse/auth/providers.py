@@ -87,18 +87,18 @@ class EmbeddedProvider(IdentityProvider):
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         try:
-            return TokenSet.from_response(self._issuer.refresh_grant(refresh_token))
+            return TokenSet.from_response(await self._issuer.refresh_grant(refresh_token))
         except OAuthError as exc:
             raise _to_gatehouse(exc) from None
 
     async def logout(self, refresh_token: str) -> None:
         # Already logged out, expired or never valid: the session is gone either way.
         with contextlib.suppress(OAuthError):
-            self._issuer.logout(refresh_token)
+            await self._issuer.logout(refresh_token)
 
     async def userinfo(self, access_token: str) -> UserInfo:
         try:
-            claims = self._issuer.verify_access_token(access_token)
+            claims = await self._issuer.verify_access_token(access_token)
         except OAuthError as exc:
             raise _to_gatehouse(exc) from None
         return UserInfo.from_principal(Principal.from_claims(claims, self._issuer.config.client_id))

@@ -8,6 +8,7 @@ RFC 9700 §4.14.2 recommends.
 
 from __future__ import annotations
 
+import abc
 import enum
 import hashlib
 import secrets
@@ -56,8 +57,40 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class InMemorySessionStore:
-    """Sessions of one process (the embedded mode runs one auth process)."""
+class SessionStore(abc.ABC):
+    """The port: where refresh sessions live.
+
+    ``rotate`` must hold across processes: of two refreshes with the same token,
+    however close together and on whichever replica, at most one is ``ROTATED``.
+    """
+
+    @abc.abstractmethod
+    async def start(self, username: str, client_id: str, scope: str) -> tuple[Session, str]:
+        """Open a session; returns it with its first refresh token."""
+
+    @abc.abstractmethod
+    async def rotate(self, token: str, client_id: str) -> Rotation:
+        """Trade a refresh token for a new one; a replaced token revokes its session."""
+
+    @abc.abstractmethod
+    async def find_active(self, token: str) -> Session | None:
+        """The active session whose *current* refresh token is ``token``."""
+
+    @abc.abstractmethod
+    async def get_active(self, session_id: str) -> Session | None: ...
+
+    @abc.abstractmethod
+    async def revoke(self, session: Session) -> None: ...
+
+    async def ready(self) -> bool:
+        return True
+
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release connections."""
+
+
+class InMemorySessionStore(SessionStore):
+    """Sessions of one process, for unit tests: a restart or a second replica loses them."""
 
     def __init__(self, idle_ttl: float, max_ttl: float, clock: Clock = time.time) -> None:
         self._idle = idle_ttl
@@ -67,7 +100,7 @@ class InMemorySessionStore:
         self._by_digest: dict[str, str] = {}  # current and retired digests -> session id
         self._next_prune = 0.0
 
-    def start(self, username: str, client_id: str, scope: str) -> tuple[Session, str]:
+    async def start(self, username: str, client_id: str, scope: str) -> tuple[Session, str]:
         """Open a session; returns it with its first refresh token."""
         now = self._clock()
         self._prune(now)
@@ -76,14 +109,14 @@ class InMemorySessionStore:
         self._sessions[sid] = session
         return session, self._issue(session)
 
-    def rotate(self, token: str, client_id: str) -> Rotation:
+    async def rotate(self, token: str, client_id: str) -> Rotation:
         """Trade a refresh token for a new one; a replaced token revokes its session."""
         now = self._clock()
         session = self._find(token)
         if session is None or session.client_id != client_id:
             return Rotation(RefreshOutcome.UNKNOWN)
         if digest(token) in session.retired:
-            self.revoke(session)
+            await self.revoke(session)
             return Rotation(RefreshOutcome.REUSED, session)
         if not session.active(now):
             return Rotation(RefreshOutcome.EXPIRED, session)
@@ -91,17 +124,17 @@ class InMemorySessionStore:
         session.expires_at = now + self._idle
         return Rotation(RefreshOutcome.ROTATED, session, self._issue(session))
 
-    def find_active(self, token: str) -> Session | None:
+    async def find_active(self, token: str) -> Session | None:
         """The active session whose *current* refresh token is ``token``."""
         session = self._find(token)
         current = session is not None and session.token_digest == digest(token)
         return session if current and session and session.active(self._clock()) else None
 
-    def get_active(self, session_id: str) -> Session | None:
+    async def get_active(self, session_id: str) -> Session | None:
         session = self._sessions.get(session_id)
         return session if session and session.active(self._clock()) else None
 
-    def revoke(self, session: Session) -> None:
+    async def revoke(self, session: Session) -> None:
         session.revoked = True
 
     def __len__(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
+from gatehouse.auth.database import DATABASE_SCHEMES, normalize_database_url
 from gatehouse.common.settings import (
     DEFAULT_CLIENT_ID,
     DEFAULT_REALM,
@@ -13,6 +14,7 @@ from gatehouse.common.settings import (
 )
 
 HTTP_SCHEMES = ("http", "https")
+DATABASE_FILE = "auth.db"
 
 
 class AuthSettings(CommonSettings):
@@ -31,6 +33,7 @@ class AuthSettings(CommonSettings):
         validation_alias=AliasChoices("GATEHOUSE_AUTH_CLIENT_ID", "OIDC_AUDIENCE"),
     )
     client_secret: SecretStr | None = Field(None, validation_alias="GATEHOUSE_AUTH_CLIENT_SECRET")
+    database_url: str | None = Field(None, validation_alias="GATEHOUSE_AUTH_DATABASE_URL")
     demo_password: SecretStr | None = Field(None, validation_alias="GATEHOUSE_DEMO_PASSWORD")
     access_token_ttl: int = Field(
         300, ge=10, le=86400, validation_alias="GATEHOUSE_AUTH_ACCESS_TTL"
@@ -60,6 +63,12 @@ class AuthSettings(CommonSettings):
         checked = check_url(value, "KEYCLOAK_URL", HTTP_SCHEMES)
         return checked.rstrip("/") if checked else None
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        checked = check_url(value, "GATEHOUSE_AUTH_DATABASE_URL", DATABASE_SCHEMES)
+        return normalize_database_url(checked) if checked else None
+
     @field_validator("demo_password")
     @classmethod
     def _demo_password(cls, value: SecretStr | None) -> SecretStr | None:
@@ -81,6 +90,16 @@ class AuthSettings(CommonSettings):
     def embedded(self) -> bool:
         """True when this service issues tokens itself (no ``KEYCLOAK_URL``)."""
         return self.keycloak_url is None
+
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: ``GATEHOUSE_AUTH_DATABASE_URL`` or ``<data_dir>/auth.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
+
+    def database_setting(self) -> str:
+        """The variable to blame when the database cannot be reached."""
+        return "GATEHOUSE_AUTH_DATABASE_URL" if self.database_url else "GATEHOUSE_DATA_DIR"
 
     def embedded_issuer_url(self) -> str:
         """``<public_url>/realms/<realm>``: the ``iss`` of the tokens the embedded issuer signs."""

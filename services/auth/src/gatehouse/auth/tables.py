@@ -1,0 +1,58 @@
+"""The auth schema (SQLAlchemy Core): refresh sessions, retired token digests, signing keys.
+
+Times are POSIX seconds (float), as the session store's clock gives them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+sessions = sa.Table(
+    "auth_sessions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("username", sa.String(255), nullable=False),
+    sa.Column("client_id", sa.String(255), nullable=False),
+    sa.Column("scope", sa.String(255), nullable=False),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+    sa.Column("ends_at", sa.Double(), nullable=False),
+    # SHA-256 hex of the current refresh token: never the token itself.
+    sa.Column("token_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("revoked", sa.Boolean(), nullable=False, default=False),
+)
+
+# Digests of replaced refresh tokens: presenting one again revokes its session.
+retired_tokens = sa.Table(
+    "auth_retired_tokens",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column(
+        "session_id",
+        sa.String(32),
+        sa.ForeignKey("auth_sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+
+signing_keys = sa.Table(
+    "auth_signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    # PKCS#8 PEM, unencrypted: encryption at rest is not done yet.
+    sa.Column("private_pem", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    # "current" on the one key that signs, NULL on older keys; unique, so that
+    # replicas starting together cannot both install a key.
+    sa.Column("slot", sa.String(16), nullable=True, unique=True),
+)

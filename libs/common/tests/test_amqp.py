@@ -80,3 +80,82 @@ async def test_unreachable_broker_is_a_startup_error_naming_the_setting() -> Non
     bus = AmqpEventBus("amqp://guest:guest@127.0.0.1:1/", setting="AMQP_URL")
     with pytest.raises(ConfigurationError, match="AMQP_URL"):
         await bus.start()
+
+
+class CuttableLink:
+    """A TCP relay to the broker whose connections the test can cut, as a network
+    partition or a broker restart would."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def cut(self) -> None:
+        for writer in self.writers:
+            writer.transport.abort()
+        self.writers.clear()
+
+    async def close(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_a_fan_out_subscriber_resumes_after_a_cut_without_loss_or_repeat(
+    amqp_namespace,
+) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(amqp_namespace.url)
+    link = CuttableLink(parts.hostname or "127.0.0.1", parts.port or 5672)
+    port = await link.start()
+    via_link = urlunsplit(
+        parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{port}")
+    )
+    reader = AmqpEventBus(via_link, exchange=amqp_namespace.exchange, reconnect_interval=0.2)
+    writer = AmqpEventBus(amqp_namespace.url, exchange=amqp_namespace.exchange)
+    await writer.start()
+    await reader.start()
+    got: asyncio.Queue[CloudEvent] = asyncio.Queue()
+    await reader.subscribe("gatehouse.#", got.put)
+    await asyncio.sleep(0.2)
+    first = CloudEvent(source="/t", type="gatehouse.author.created", data={"n": 0})
+    await writer.publish(first)
+    assert (await asyncio.wait_for(got.get(), 5)).id == first.id
+
+    link.cut()  # the reader's connection drops; events keep arriving at the broker
+    during = [
+        CloudEvent(source="/t", type="gatehouse.author.created", data={"n": n}) for n in (1, 2, 3)
+    ]
+    for event in during:
+        await writer.publish(event)
+
+    after_reconnect = [await asyncio.wait_for(got.get(), 15) for _ in during]
+    assert [e.id for e in after_reconnect] == [e.id for e in during]
+    await asyncio.sleep(0.3)
+    assert got.empty(), "the event seen before the cut was delivered again"
+    await reader.close()
+    await writer.close()
+    await link.close()

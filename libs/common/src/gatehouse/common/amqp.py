@@ -5,6 +5,8 @@ publisher confirms, ``mandatory`` with returns raised, so ``publish`` returns on
 once the broker has routed and stored the event. The exchange always feeds a
 durable **stream** queue, so an event is never unroutable and every fan-out
 subscriber (each realtime replica) reads every event from its own offset.
+A fan-out subscriber that loses its connection resumes from the offset after the
+last event it saw, so a broker restart or a network cut loses no event for it.
 Work queues (``subscribe(..., queue=name)``) are ordinary durable queues with a
 dead-letter queue for messages whose handler fails.
 """
@@ -50,6 +52,7 @@ class AmqpEventBus:
         stream_max_age: str = "7D",
         prefetch: int = 256,
         setting: str = "AMQP_URL",
+        reconnect_interval: float = 2.0,
     ) -> None:
         self.url = url
         self.exchange_name = exchange
@@ -57,13 +60,16 @@ class AmqpEventBus:
         self._max_age = stream_max_age
         self._prefetch = prefetch
         self._setting = setting
+        self._reconnect_interval = reconnect_interval
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
 
     async def start(self) -> None:
         try:
-            self._connection = await aio_pika.connect_robust(self.url, timeout=10)
+            self._connection = await aio_pika.connect_robust(
+                self.url, timeout=10, reconnect_interval=self._reconnect_interval
+            )
         except Exception as exc:
             raise ConfigurationError(self._setting, f"cannot connect to RabbitMQ: {exc}") from exc
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -117,8 +123,21 @@ class AmqpEventBus:
         self, channel: AbstractRobustChannel, pattern: str, handler: Handler
     ) -> _AmqpSubscription:
         stream = await self._declare_stream(channel)
+        # aio-pika's robust queue re-consumes with this very dict after a reconnect;
+        # moving the offset past each delivered event makes it resume right after the
+        # last one seen, instead of at "next" (which would skip what came in between).
+        arguments: dict[str, Any] = {"x-stream-offset": "next"}
 
         async def on_message(message: AbstractIncomingMessage) -> None:
+            offset = message.headers.get("x-stream-offset")
+            if isinstance(offset, int):
+                if (
+                    isinstance(arguments["x-stream-offset"], int)
+                    and offset < arguments["x-stream-offset"]
+                ):
+                    await message.ack()  # redelivered after a reconnect: seen already
+                    return
+                arguments["x-stream-offset"] = offset + 1
             try:
                 if message.routing_key and topic_matches(pattern, message.routing_key):
                     await handler(CloudEvent.from_json(message.body))
@@ -129,7 +148,7 @@ class AmqpEventBus:
             finally:
                 await message.ack()  # a stream ack only grants credit; the event stays
 
-        tag = await stream.consume(on_message, arguments={"x-stream-offset": "next"})
+        tag = await stream.consume(on_message, arguments=arguments)
         return _AmqpSubscription(channel, stream, tag)
 
     async def _work_queue(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -56,4 +58,26 @@ def test_a_wrong_url_is_refused_naming_the_variable(
 def test_a_short_demo_password_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEHOUSE_DEMO_PASSWORD", "short")
     with pytest.raises(ValidationError, match="GATEHOUSE_DEMO_PASSWORD"):
+        AuthSettings()
+
+
+def test_the_database_is_sqlite_in_the_data_folder_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GATEHOUSE_AUTH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("GATEHOUSE_DATA_DIR", str(tmp_path))
+    assert AuthSettings().sqlalchemy_url() == f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+
+
+def test_a_postgresql_url_gets_the_asyncpg_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEHOUSE_AUTH_DATABASE_URL", "postgresql://u:p@db:5432/auth")
+    assert AuthSettings().sqlalchemy_url() == "postgresql+asyncpg://u:p@db:5432/auth"
+
+
+@pytest.mark.parametrize("value", ["mysql://db/auth", "postgresql:///auth", "db:5432"])
+def test_a_wrong_database_url_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("GATEHOUSE_AUTH_DATABASE_URL", value)
+    with pytest.raises(ValidationError, match="GATEHOUSE_AUTH_DATABASE_URL"):
         AuthSettings()

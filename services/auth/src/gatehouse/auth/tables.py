@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+# Alembic's version table, named apart so auth can share a database with another service.
+VERSION_TABLE = "auth_alembic_version"
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_name)s",

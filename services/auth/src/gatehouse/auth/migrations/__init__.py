@@ -3,7 +3,8 @@
 The auth service migrates its own small schema when it starts (``create_app``'s
 lifespan calls :func:`migrate`), so ``gatehouse run auth`` needs no separate step.
 On PostgreSQL replicas starting together take turns under a transaction-scoped
-advisory lock, and the second finds the schema already at head. This is fine for
+advisory lock (on SQLite: under the database's write lock), and the second finds
+the schema already at head. This is fine for
 a schema this small; a larger one would migrate in a Job before the rollout, as
 the authors service does.
 
@@ -22,6 +23,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gatehouse.auth.tables import VERSION_TABLE
 
 HERE = Path(__file__).parent
 # pg_advisory_xact_lock key ("GHAUTHMG"), distinct from the authors service's.
@@ -44,6 +47,10 @@ async def migrate(engine: AsyncEngine) -> None:
 def _upgrade(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+    else:
+        # The sqlite3 driver runs DDL outside any transaction; take the write lock
+        # first so that processes sharing a data folder migrate one after the other.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     command.upgrade(alembic_config(connection), "head")
 
 
@@ -52,7 +59,8 @@ def head_revision() -> str | None:
 
 
 def current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    opts = {"version_table": VERSION_TABLE}
+    return MigrationContext.configure(connection, opts=opts).get_current_revision()
 
 
 __all__ = ["current_revision", "head_revision", "migrate"]

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from gatehouse.auth.database import create_engine
-from gatehouse.auth.tables import metadata
+from gatehouse.auth.tables import VERSION_TABLE, metadata
 
 
 def run_on(connection: Connection) -> None:
@@ -17,7 +17,7 @@ def run_on(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        version_table="auth_alembic_version",
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -8,6 +8,8 @@ time per request (from /proc, user+system).
 
     .venv/bin/python bench/gateway_overhead.py [--connections 32] [--seconds 10]
 
+``--profile FILE`` runs the gateway under cProfile (read the file with pstats).
+
 Needs `wrk` (Debian: apt-get install wrk). Loopback only; bounded in time.
 """
 
@@ -38,14 +40,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(mode: str, env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
+def start(
+    mode: str, env: dict[str, str], folder: Path, profile: str | None = None
+) -> subprocess.Popen[bytes]:
     log = (folder / f"{mode}.log").open("wb")
     full = {**os.environ, "LOG_LEVEL": "WARNING", "GATEHOUSE_DEMO_PASSWORD": PASSWORD, **env}
     for name in ("DATABASE_URL", "REDIS_URL", "AMQP_URL"):
         full.pop(name, None)
-    return subprocess.Popen(
-        [GATEHOUSE, "run", mode], env=full, cwd=folder, stdout=log, stderr=subprocess.STDOUT
-    )
+    command = [GATEHOUSE, "run", mode]
+    if profile:  # cProfile writes the file when the process ends (SIGTERM below)
+        command = [sys.executable, "-m", "cProfile", "-o", str(Path(profile).resolve()), *command]
+    return subprocess.Popen(command, env=full, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_ready(url: str) -> None:
@@ -95,6 +100,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run the gateway under cProfile and write the stats to FILE (CPU figures inflate)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -109,7 +119,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         subprocess.run([GATEHOUSE, "migrate"], cwd=folder, check=True, capture_output=True)
-        procs = {mode: start(mode, env, folder) for mode in ("auth", "authors", "gateway")}
+        procs = {mode: start(mode, env, folder) for mode in ("auth", "authors")}
+        procs["gateway"] = start("gateway", env, folder, args.profile)
         try:
             run(ports, procs["gateway"].pid, args)
         finally:
@@ -122,14 +133,21 @@ def run(ports: dict[str, int], gateway_pid: int, args: argparse.Namespace) -> No
     gateway, authors = (f"http://127.0.0.1:{ports[n]}" for n in ("gateway", "authors"))
     for url in (f"http://127.0.0.1:{ports['auth']}", authors, gateway):
         wait_ready(url)
-    token = httpx.post(
-        f"{gateway}/auth/token", json={"username": "editor", "password": PASSWORD}
-    ).json()["access_token"]
-    created = httpx.post(
-        f"{gateway}/api/v1/authors",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"name": "Bench Author", "bio": "x" * 900},
-    )
+    login = httpx.post(f"{gateway}/auth/token", json={"username": "editor", "password": PASSWORD})
+    if login.status_code != 200:
+        raise SystemExit(f"login through the gateway failed: {login.status_code} {login.text}")
+    token = login.json()["access_token"]
+    for _ in range(50):  # authors may still be loading the issuer's keys: honour Retry-After
+        created = httpx.post(
+            f"{gateway}/api/v1/authors",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"name": "Bench Author", "bio": "x" * 900},
+        )
+        if created.status_code != 503:
+            break
+        time.sleep(0.2)
+    if created.status_code != 201:
+        raise SystemExit(f"creating an author failed: {created.status_code} {created.text}")
     author = created.json()["id"]
     wrk(f"{gateway}/api/v1/authors/{author}", token, args.connections, 2)  # warm-up
     direct = wrk(f"{authors}/v1/authors/{author}", token, args.connections, args.seconds)

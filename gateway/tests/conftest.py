@@ -83,6 +83,8 @@ class Upstream:
             await send_json(send, 200, record)
         elif path.endswith("/stream"):
             await self.stream(send)
+        elif path.endswith("/cookie"):
+            await send_json(send, 200, record, [(b"set-cookie", b"session=alice; Path=/")])
         else:
             await send_json(send, 200, record, [(b"keep-alive", b"timeout=5")])
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -45,6 +45,9 @@ class Upstream(_Model):
     timeouts: Timeouts = Timeouts()
     pool_size: int = Field(100, ge=1)
     breaker: BreakerPolicy = BreakerPolicy()
+    # The pool under the httpx API: aiohttp's (fast, the default) or httpcore's (plain
+    # httpx, several times the CPU per request: bench/RESULTS.md).
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
     @field_validator("url")
     @classmethod

@@ -1,4 +1,8 @@
-"""One pooled HTTP client and one circuit breaker per upstream, built in the lifespan."""
+"""One pooled HTTP client and one circuit breaker per upstream, built in the lifespan.
+
+The client is an ``httpx.AsyncClient``; its transport (the pool) is aiohttp's unless
+the upstream's config says ``transport: httpx``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from gatehouse.gateway.aiohttp_transport import AiohttpTransport
 from gatehouse.gateway.breaker import AsyncBreaker
 from gatehouse.gateway.config import Upstream
 
@@ -21,6 +26,11 @@ class UpstreamClient:
 
 def open_upstream(name: str, config: Upstream) -> UpstreamClient:
     timeouts = config.timeouts
+    transport = (
+        AiohttpTransport(max_connections=config.pool_size)
+        if config.transport == "aiohttp"
+        else None  # httpx's own (httpcore) pool, sized by ``limits``
+    )
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(
             connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
@@ -30,6 +40,7 @@ def open_upstream(name: str, config: Upstream) -> UpstreamClient:
         ),
         follow_redirects=False,
         trust_env=False,  # proxies for upstream calls come from config, not the environment
+        transport=transport,
     )
     breaker = AsyncBreaker(
         name, fail_max=config.breaker.fail_max, reset_timeout=config.breaker.reset_timeout

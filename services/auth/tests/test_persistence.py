@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,22 @@ async def test_keycloak_mode_needs_no_database(tmp_path: Path) -> None:
     async with running(create_app(settings, password_hasher=FAST_HASHER)) as client:
         assert "database" not in (await client.get("/readyz")).json()["checks"]
     assert not (tmp_path / "auth.db").exists()
+
+
+async def test_the_private_key_never_reaches_the_logs(
+    persistent_settings: AuthSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(create_app(persistent_settings, password_hasher=FAST_HASHER)) as client:
+        await login(client)
+    assert caplog.records
+    assert "PRIVATE KEY" not in caplog.text
+
+
+async def test_a_data_folder_that_cannot_be_created_names_the_variable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    settings = auth_settings(tmp_path / "file" / "data")
+    with pytest.raises(ConfigurationError) as caught:
+        async with running(create_app(settings, password_hasher=FAST_HASHER)):
+            pass
+    assert caught.value.setting == "GATEHOUSE_DATA_DIR"

@@ -25,6 +25,7 @@ from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
 from gatehouse.auth.settings import AuthSettings
 from gatehouse.auth.sql_sessions import SqlSessionStore
 from gatehouse.auth.users import UserDirectory
+from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.metrics import REDMiddleware, metrics_response
 from gatehouse.common.problem import install_problem_handlers
 from gatehouse.common.requests import RequestIdMiddleware
@@ -38,7 +39,10 @@ async def open_database(settings: AuthSettings) -> AsyncEngine:
     Raises ``ConfigurationError`` naming the variable (password hidden) when the
     database does not answer.
     """
-    engine = create_engine(settings.sqlalchemy_url())
+    try:
+        engine = create_engine(settings.sqlalchemy_url())
+    except OSError as exc:  # the SQLite folder cannot be created
+        raise ConfigurationError(settings.database_setting(), str(exc)) from exc
     try:
         await check_reachable(engine, settings.database_setting())
         await migrate(engine)

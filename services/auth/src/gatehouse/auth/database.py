@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,29 @@ def normalize_database_url(url: str) -> str:
     return f"{_DRIVERS[scheme]}://{rest}"
 
 
+class _NoKeyMaterial(logging.Filter):
+    """aiosqlite logs every call with its parameters at DEBUG: keep the signing key out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "PRIVATE KEY" not in record.getMessage()
+
+
+_AIOSQLITE_FILTER = _NoKeyMaterial()
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL and a busy timeout, its folder is created."""
+    """An async engine for ``url``; SQLite gets WAL and a busy timeout, its folder is created.
+
+    Statement parameters (a private key, token digests) are kept out of logs and errors.
+    """
     url = normalize_database_url(url)
     parsed = make_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() != "sqlite":
         return _create_async_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    logging.getLogger("aiosqlite").addFilter(_AIOSQLITE_FILTER)  # a no-op when already there
     engine = _create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -1,6 +1,7 @@
 """JWTVerifier against the in-memory TestIssuer behind httpx's own fake transport (the
 issuer is an outside boundary here; the auth service's tests cover the real embedded one)."""
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -134,3 +135,55 @@ async def test_good_tokens_do_not_look_forged_while_the_issuer_is_down() -> None
         up = True
         assert (await verifier.verify(issuer.token())).username == "editor"
         assert verifier.ready
+
+
+async def test_a_verified_token_is_remembered(issuer_and_verifier) -> None:
+    issuer, verifier = issuer_and_verifier
+    token = issuer.token()
+    first = await verifier.verify(token)
+    again = await verifier.verify(token)
+    assert again is first  # served from the cache, not verified anew
+    assert verifier.cached_tokens == 1
+
+
+async def test_an_expired_token_is_refused_even_when_cached() -> None:
+    issuer = editor_issuer()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(issuer.handler)) as http:
+        verifier = JWTVerifier(ISSUER, "gatehouse", http=http, leeway=0)
+        await verifier.start()
+        expires = int(time.time()) + 1
+        token = issuer.token(exp=expires)
+        assert (await verifier.verify(token)).username == "editor"  # cached until exp
+        await asyncio.sleep(max(0.0, expires - time.time()) + 0.01)  # let it expire (< 1 s)
+        with pytest.raises(Unauthorized, match="expired"):
+            await verifier.verify(token)
+
+
+async def test_the_cache_is_bounded_and_keeps_the_recently_used() -> None:
+    issuer = editor_issuer()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(issuer.handler)) as http:
+        verifier = JWTVerifier(ISSUER, "gatehouse", http=http, cache_size=3)
+        await verifier.start()
+        tokens = [issuer.token(jti=f"t{i}") for i in range(5)]
+        first = await verifier.verify(tokens[0])
+        for token in tokens[1:3]:
+            await verifier.verify(token)
+        assert await verifier.verify(tokens[0]) is first  # used again: now the newest
+        for token in tokens[3:]:
+            await verifier.verify(token)
+        assert verifier.cached_tokens == 3
+        assert await verifier.verify(tokens[0]) is first  # survived two evictions
+
+
+async def test_a_key_removed_at_the_issuer_is_not_honoured_from_the_cache(
+    issuer_and_verifier,
+) -> None:
+    issuer, verifier = issuer_and_verifier
+    old_token = issuer.token()
+    await verifier.verify(old_token)  # cached
+    issuer.rotate_key("k2")
+    del issuer._keys["k1"]  # TestIssuer has no public way to withdraw a key
+    verifier._min_refresh = 0
+    await verifier.verify(issuer.token())  # unknown kid k2: the JWKS is reloaded
+    with pytest.raises(Unauthorized, match="unknown signing key"):
+        await verifier.verify(old_token)

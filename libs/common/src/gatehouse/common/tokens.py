@@ -4,13 +4,21 @@ Keys are fetched once, cached, and refreshed when a token names an unknown ``kid
 (one refresh at a time, at most once per ``min_refresh_interval`` seconds), so a
 flood of forged ``kid`` values cannot turn into a flood of JWKS requests.
 Only asymmetric algorithms are accepted: ``alg: none`` and HS/RS confusion fail.
+
+Verified tokens are remembered (keyed by their SHA-256, LRU, bounded) for at most
+``cache_ttl`` seconds and never past their ``exp``, so a gateway does not pay an
+RS256 verification per request; any change of the issuer's keys empties the cache,
+so a removed or rotated key stops being honoured as soon as it would without it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 import httpx
@@ -36,6 +44,8 @@ class JWTVerifier:
         jwks_url: str | None = None,
         leeway: float = 30.0,
         min_refresh_interval: float = 10.0,
+        cache_size: int = 10_000,
+        cache_ttl: float = 60.0,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
@@ -45,6 +55,10 @@ class JWTVerifier:
         self._leeway = leeway
         self._min_refresh = min_refresh_interval
         self._keys: dict[str, PyJWK] = {}
+        self._jwks_fingerprint = ""
+        self._cache: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_ttl = cache_ttl
         self._last_refresh = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -82,16 +96,40 @@ class JWTVerifier:
                 return
             self._last_refresh = time.monotonic()
             try:
-                self._keys = await self._fetch_keys()
+                self._keys, fingerprint = await self._fetch_keys()
             except ServiceUnavailable as exc:
                 if force:
                     raise
                 log.warning("JWKS refresh failed, keeping %d keys: %s", len(self._keys), exc)
                 return
+            if fingerprint != self._jwks_fingerprint:
+                self._jwks_fingerprint = fingerprint
+                self._cache.clear()  # tokens of a removed key must not stay valid
             log.info("loaded %d signing keys from %s", len(self._keys), self.issuer)
+
+    @property
+    def cached_tokens(self) -> int:
+        """How many verified tokens are remembered now (at most ``cache_size``)."""
+        return len(self._cache)
 
     async def verify(self, token: str) -> Principal:
         """Return the principal of a valid token or raise :class:`Unauthorized`."""
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._cache.get(digest)
+        now = time.time()
+        if cached is not None:
+            if now < cached[1]:
+                self._cache.move_to_end(digest)
+                return cached[0]
+            del self._cache[digest]
+        principal = await self._verify(token)
+        # Until exp (exact: past it, the full check applies again) and at most the TTL.
+        self._cache[digest] = (principal, min(principal.expires_at, now + self._cache_ttl))
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         header = _header(token)
         kid = header.get("kid")
         if header.get("alg") not in ALGORITHMS or not isinstance(kid, str):
@@ -130,7 +168,8 @@ class JWTVerifier:
         except KeyError:
             raise Unauthorized("unknown signing key") from None
 
-    async def _fetch_keys(self) -> dict[str, PyJWK]:
+    async def _fetch_keys(self) -> tuple[dict[str, PyJWK], str]:
+        """The usable keys by ``kid``, and a fingerprint of them to notice a change."""
         assert self._http is not None, "start() first"
         try:
             url = self._jwks_url or await self._discover()
@@ -140,6 +179,7 @@ class JWTVerifier:
         except (httpx.HTTPError, ValueError) as exc:
             raise ServiceUnavailable(f"cannot load JWKS of {self.issuer}: {exc!r}") from None
         keys: dict[str, PyJWK] = {}
+        used = []
         for data in jwks.get("keys", []):
             if data.get("use", "sig") != "sig" or data.get("alg", "RS256") not in ALGORITHMS:
                 continue
@@ -147,7 +187,9 @@ class JWTVerifier:
                 keys[data["kid"]] = PyJWK(data)
             except (jwt.PyJWTError, KeyError):
                 log.warning("skipping unusable JWKS key %s", data.get("kid"))
-        return keys
+            else:
+                used.append(data)
+        return keys, json.dumps(used, sort_keys=True)
 
     async def _discover(self) -> str:
         assert self._http is not None

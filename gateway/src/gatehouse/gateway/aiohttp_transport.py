@@ -68,7 +68,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             response = await session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                self._url(request),
                 headers=headers,
                 data=body,
                 allow_redirects=False,
@@ -86,6 +86,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": _reason(response)},
         )
+
+    def _url(self, request: httpx.Request) -> URL:
+        """The URL exactly as built; httpcore's ``target`` extension replaces path and query."""
+        url, target = request.url, request.extensions.get("target")
+        if target is None:
+            return URL(str(url), encoded=True)
+        return URL(f"{url.scheme}://{url.netloc.decode()}{target.decode('latin-1')}", encoded=True)
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
         key = (timeout.get("pool"), timeout.get("connect"), timeout.get("read"))

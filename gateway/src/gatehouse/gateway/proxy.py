@@ -44,11 +44,14 @@ class HttpProxy:
     ) -> httpx.Request:
         # httpx.Request, not client.build_request: the client's default headers
         # (Accept-Encoding, User-Agent) must not be added to what the caller sent.
+        # The raw path and query travel as httpcore's "target" extension (both
+        # transports honour it): exact bytes, and no httpx URL to parse per request.
         return httpx.Request(
             scope["method"],
-            upstream.base_url.copy_with(raw_path=target_path(route, scope)),
+            upstream.base_url,
             headers=upstream_headers(scope, self.addresses),
             content=_body(receive) if _has_body(scope) else None,
+            extensions={"target": target_path(route, scope)},
         )
 
     async def _send(
@@ -72,10 +75,21 @@ class HttpProxy:
 async def _relay(response: httpx.Response, send: Send) -> None:
     headers = response_headers(list(response.headers.raw))
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    # With a Content-Length, the chunk that completes it is the last one: no extra
+    # empty message through every middleware (most responses fit one chunk).
+    left = _content_length(response)
     async for chunk in response.aiter_raw():
         if chunk:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+            left -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": left != 0})
+    if left != 0:
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _content_length(response: httpx.Response) -> int:
+    """The declared body length, or -1 (never reached) when unknown or streamed."""
+    value = response.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else -1
 
 
 def _has_body(scope: Scope) -> bool:

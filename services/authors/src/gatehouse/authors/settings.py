@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from gatehouse.authors.adapters.database import normalize_database_url
 from gatehouse.common.events import EXCHANGE
 from gatehouse.common.settings import PORTS, CommonSettings, check_url
-
-DATABASE_SCHEMES = ("postgresql", "postgresql+asyncpg", "postgres", "sqlite", "sqlite+aiosqlite")
+from gatehouse.common.sql import DATABASE_SCHEMES, normalize_database_url
 
 
 class AuthorsSettings(CommonSettings):

@@ -1,75 +1,27 @@
-"""Engines for SQLite (embedded) and PostgreSQL (split mode)."""
+"""Engines for SQLite (embedded) and PostgreSQL (split mode); sessions of the unit of work."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-from typing import Any
-
-from sqlalchemy import event, make_url, text
-from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
 
-from gatehouse.common.errors import ConfigurationError
-
-_DRIVERS = {
-    "postgres": "postgresql+asyncpg",
-    "postgresql": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-}
-
-
-def normalize_database_url(url: str) -> str:
-    """``postgresql://`` -> ``postgresql+asyncpg://``, ``sqlite://`` -> ``sqlite+aiosqlite://``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in _DRIVERS:
-        raise ValueError(f"unsupported database URL scheme {scheme!r}")
-    return f"{_DRIVERS[scheme]}://{rest}"
-
-
-def is_postgres(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL and foreign keys, its folder is created."""
-    url = normalize_database_url(url)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = _create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return _create_async_engine(url, pool_pre_ping=True, **kwargs)
-
-
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+from gatehouse.common.sql import check_reachable as _check_reachable
+from gatehouse.common.sql import create_engine, is_postgres, normalize_database_url, ping
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def ping(engine: AsyncEngine, within: float = 2.0) -> None:
-    """Raise if the database does not answer ``SELECT 1`` within ``within`` seconds."""
-    async with asyncio.timeout(within), engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-
-
 async def check_reachable(engine: AsyncEngine, setting: str = "DATABASE_URL") -> None:
-    """Fail start-up with an error naming ``setting`` when the database cannot be reached."""
-    try:
-        await ping(engine, within=10.0)
-    except Exception as exc:
-        where = engine.url.render_as_string(hide_password=True)
-        raise ConfigurationError(setting, f"cannot reach the database {where}: {exc!r}") from exc
+    """Fail start-up with an error naming ``setting`` when unreachable."""
+    await _check_reachable(engine, setting)
+
+
+__all__ = [
+    "check_reachable",
+    "create_engine",
+    "is_postgres",
+    "normalize_database_url",
+    "ping",
+    "session_factory",
+]

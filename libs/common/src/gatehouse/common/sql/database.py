@@ -1,0 +1,88 @@
+"""Async engines for SQLite (embedded) and PostgreSQL (split mode), and their health."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, make_url, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from gatehouse.common.errors import ConfigurationError
+
+DATABASE_SCHEMES = ("postgresql", "postgresql+asyncpg", "postgres", "sqlite", "sqlite+aiosqlite")
+_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def normalize_database_url(url: str) -> str:
+    """``postgresql://`` -> ``postgresql+asyncpg://``, ``sqlite://`` -> ``sqlite+aiosqlite://``.
+
+    Raises ``ValueError`` for any scheme outside :data:`DATABASE_SCHEMES`.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in _DRIVERS:
+        raise ValueError(f"unsupported database URL scheme {scheme!r}")
+    return f"{_DRIVERS[scheme]}://{rest}"
+
+
+def is_sqlite_url(url: str) -> bool:
+    """Whether ``url`` (any supported scheme) names a SQLite database."""
+    return make_url(normalize_database_url(url)).get_backend_name() == "sqlite"
+
+
+def is_postgres(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def create_engine(url: str, *, folder_mode: int = 0o777, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url``; ``kwargs`` go to SQLAlchemy's ``create_async_engine``.
+
+    PostgreSQL connections are pre-pinged. SQLite gets WAL, foreign keys and a busy
+    timeout, and the folder of its file is created (with ``folder_mode``).
+    """
+    url = normalize_database_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return _create_async_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=folder_mode)
+    engine = _create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Writers of several connections wait for each other instead of failing at once.
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+async def ping(engine: AsyncEngine, within: float = 2.0) -> None:
+    """Raise if the database does not answer ``SELECT 1`` within ``within`` seconds."""
+    async with asyncio.timeout(within), engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def check_reachable(engine: AsyncEngine, setting: str) -> None:
+    """Fail start-up with a :class:`ConfigurationError` naming ``setting`` when unreachable.
+
+    The message shows the URL with its password hidden.
+    """
+    try:
+        await ping(engine, within=10.0)
+    except Exception as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise ConfigurationError(setting, f"cannot reach the database {where}: {exc!r}") from exc

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from gatehouse.common.errors import ConfigurationError
+
+log = logging.getLogger("gatehouse.sql")
 
 DATABASE_SCHEMES = ("postgresql", "postgresql+asyncpg", "postgres", "sqlite", "sqlite+aiosqlite")
 _DRIVERS = {
@@ -63,10 +67,19 @@ def create_engine(url: str, *, folder_mode: int = 0o777, **kwargs: Any) -> Async
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     # Writers of several connections wait for each other instead of failing at once.
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode")
+    mode = cursor.fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":  # WAL is kept in the file: once is enough
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            # Switching needs the file to itself; SQLite refuses at once, without waiting,
+            # while another connection is inside a transaction (several replicas starting
+            # on a new file). That connection's switch, or the next start, does it.
+            log.info("SQLite stays in its journal mode for now: %s", exc)
     cursor.close()
 
 

@@ -11,8 +11,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
 
 async def test_the_whole_flow_in_split_mode(
-    processes: Processes, postgres_url, redis_namespace, amqp_namespace
+    postgres_url, redis_namespace, amqp_namespace, processes: Processes
 ) -> None:
+    # `processes` comes last so that it is torn down first: a service still running
+    # would re-declare the test's stream queue after its clean-up deleted it.
     auth_port = free_port()
     issuer = f"http://127.0.0.1:{auth_port}/realms/gatehouse"
     common: dict[str, str | None] = {

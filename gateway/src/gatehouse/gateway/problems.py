@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from gatehouse.common.errors import GatehouseError
-from gatehouse.common.problem import PROBLEM_JSON, problem_body, send_problem
+from gatehouse.common.problem import encode_problem, send_problem
 from gatehouse.common.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("gatehouse.gateway")
@@ -57,9 +57,7 @@ async def reject_websocket(scope: Scope, send: Send, error: GatehouseError) -> N
         code = 1008 if error.status in (401, 403) else 1013 if error.status == 429 else 1011
         await send({"type": "websocket.close", "code": code, "reason": error.code})
         return
-    body = problem_body(error.status, error.title, error.detail, error.code, scope.get("path"))
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
-    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    headers, body = encode_problem(error, scope.get("path"))
     await send(
         {"type": "websocket.http.response.start", "status": error.status, "headers": headers}
     )

@@ -41,13 +41,21 @@ def problem_response(error: GatehouseError, instance: str | None = None) -> Resp
     return Response(body, error.status, headers=error.headers, media_type=PROBLEM_JSON)
 
 
-async def send_problem(send: Send, error: GatehouseError, instance: str | None = None) -> None:
-    """Write a problem response straight to an ASGI ``send`` (for pure ASGI middleware)."""
+def encode_problem(
+    error: GatehouseError, instance: str | None = None
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The raw ASGI headers and body of ``error`` as problem+json."""
     body = problem_body(
         error.status, error.title, error.detail, error.code, instance, **error.extra
     )
     headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
     headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    return headers, body
+
+
+async def send_problem(send: Send, error: GatehouseError, instance: str | None = None) -> None:
+    """Write a problem response straight to an ASGI ``send`` (for pure ASGI middleware)."""
+    headers, body = encode_problem(error, instance)
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -66,14 +66,10 @@ async def issuer_url(tmp_path: Path) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
     """An empty auth database: SQLite in a temporary folder, or a fresh PostgreSQL one."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
-    url = request.getfixturevalue("postgres_url")
-    assert isinstance(url, str)
-    return url
+    return empty_database_url
 
 
 @contextlib.asynccontextmanager

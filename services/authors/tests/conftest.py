@@ -24,16 +24,6 @@ ISSUER = "http://issuer.test/realms/gatehouse"
 AUDIENCE = "gatehouse"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: SQLite in a temporary folder, or a fresh PostgreSQL one."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'authors.db'}"
-    url = request.getfixturevalue("postgres_url")
-    assert isinstance(url, str)
-    return url
-
-
 @pytest.fixture
 async def database_url(empty_database_url: str) -> str:
     """The same database, migrated to the newest schema."""

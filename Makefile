@@ -23,13 +23,13 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
-$(STAMP): $(UV) uv.lock pyproject.toml libs/common/pyproject.toml gateway/pyproject.toml services/*/pyproject.toml
+$(STAMP): $(UV) uv.lock pyproject.toml libs/*/pyproject.toml gateway/pyproject.toml services/*/pyproject.toml
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-uv.lock: pyproject.toml libs/common/pyproject.toml gateway/pyproject.toml services/*/pyproject.toml | $(UV)
+uv.lock: pyproject.toml libs/*/pyproject.toml gateway/pyproject.toml services/*/pyproject.toml | $(UV)
 	$(UV) lock --python $(PYTHON)
 
 run: $(STAMP)

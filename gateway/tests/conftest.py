@@ -2,7 +2,7 @@
 
 Everything runs under uvicorn on free loopback ports in the test's event loop, so
 requests cross real sockets exactly as in production. The issuer is the outside
-boundary: gatehouse.common.testing.TestIssuer, served as discovery document + JWKS.
+boundary: gatehouse.testing.TestIssuer, served as discovery document + JWKS.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gatehouse.common import testing
-from gatehouse.common.testing import TestIssuer, bind_loopback, serve_issuer
+from gatehouse import testing
 from gatehouse.common.types import ASGIApp, Receive, Scope, Send
 from gatehouse.gateway import GatewayConfig, GatewaySettings, create_app, load_config
+from gatehouse.testing import TestIssuer, bind_loopback, serve_issuer
 
 
 def serve(app: ASGIApp) -> AbstractAsyncContextManager[str]:

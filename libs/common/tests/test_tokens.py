@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gatehouse.common.errors import ServiceUnavailable, Unauthorized
-from gatehouse.common.testing import TestIssuer
 from gatehouse.common.tokens import JWTVerifier, bearer_token
+from gatehouse.testing import TestIssuer
 
 ISSUER = "http://issuer.test/realms/gatehouse"
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gatehouse.auth import AuthSettings, create_app
 from gatehouse.auth.database import create_engine
 from gatehouse.auth.migrations import migrate
-from gatehouse.common.testing import bind_loopback, serve
+from gatehouse.testing import bind_loopback, serve
 
 DEMO_PASSWORD = "correct horse battery"
 # Real argon2id, with parameters cheap enough for many app starts per test run.

@@ -17,8 +17,8 @@ from gatehouse.auth import KeycloakProvider, create_app
 from gatehouse.auth.users import subject_for
 from gatehouse.common.errors import ServiceUnavailable, Unauthorized
 from gatehouse.common.identity import GET_AUTHORS
-from gatehouse.common.testing import bind_loopback
 from gatehouse.common.tokens import JWTVerifier
+from gatehouse.testing import bind_loopback
 
 from .conftest import DEMO_PASSWORD, FAST_HASHER, auth_settings, running
 

@@ -13,7 +13,7 @@ import pytest
 
 from gatehouse.auth import AuthSettings, create_app
 from gatehouse.common.errors import ConfigurationError
-from gatehouse.common.testing import bind_loopback, serve
+from gatehouse.testing import bind_loopback, serve
 
 from .conftest import DEMO_PASSWORD, FAST_HASHER, auth_settings, running
 

@@ -17,8 +17,8 @@ from gatehouse.authors.app import create_app
 from gatehouse.authors.migrations import migrate
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.events import EventBus, InMemoryEventBus
-from gatehouse.common.testing import TestIssuer
 from gatehouse.common.tokens import JWTVerifier
+from gatehouse.testing import TestIssuer
 
 ISSUER = "http://issuer.test/realms/gatehouse"
 AUDIENCE = "gatehouse"

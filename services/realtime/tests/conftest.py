@@ -1,7 +1,7 @@
 """A real issuer (discovery + JWKS over loopback HTTP) and real uvicorn servers.
 
 The identity provider is an outside boundary for this service, so the tests stand
-up gatehouse.common.testing.TestIssuer; everything of the realtime service itself is real.
+up gatehouse.testing.TestIssuer; everything of the realtime service itself is real.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 import websockets
 
 from gatehouse.common.events import EventBus
-from gatehouse.common.testing import TestIssuer, serve, serve_issuer
 from gatehouse.realtime import RealtimeSettings, create_app, uvicorn_ws_options
+from gatehouse.testing import TestIssuer, serve, serve_issuer
 
 TIMEOUT = 5.0
 VIEWER = ("get-authors",)

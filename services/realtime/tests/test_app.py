@@ -10,8 +10,8 @@ import pydantic
 import pytest
 
 from gatehouse.common.errors import ConfigurationError
-from gatehouse.common.testing import bind_loopback
 from gatehouse.realtime import UVICORN_WS_OPTIONS, RealtimeSettings, create_app
+from gatehouse.testing import bind_loopback
 
 
 @pytest.fixture

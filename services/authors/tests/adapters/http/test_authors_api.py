@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from gatehouse.common.events import CloudEvent, EventBus
-from gatehouse.common.testing import TestIssuer
+from gatehouse.testing import TestIssuer
 
 Auth = Callable[..., dict[str, str]]
 PROBLEM = "application/problem+json"

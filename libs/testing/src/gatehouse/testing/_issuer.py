@@ -1,4 +1,4 @@
-"""Test support: an in-memory identity provider and a loopback server for ASGI apps.
+"""The in-memory identity provider: a small but real OIDC issuer.
 
 The identity provider is an outside boundary of every Gatehouse service. Tests do not
 mock the verifier; they stand up :class:`TestIssuer`, a small but real OIDC issuer
@@ -17,25 +17,21 @@ sockets (the instance is an ASGI app; see :func:`serve_issuer`)::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from gatehouse.common.types import ASGIApp, Receive, Scope, Send
-
-__all__ = ["DEFAULT_ISSUER_URL", "TestIssuer", "bind_loopback", "serve", "serve_issuer"]
+from gatehouse.common.types import Receive, Scope, Send
+from gatehouse.testing._server import serve
 
 DEFAULT_ISSUER_URL = "http://issuer.test/realms/gatehouse"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -186,62 +182,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-def bind_loopback() -> socket.socket:
-    """A TCP socket bound to a free loopback port, not yet listening.
-
-    Binding first reserves the port (no race with other tests); a bound socket that
-    never listens is also a reliable "connection refused" address.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns the signals
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve(
-    app: ASGIApp,
-    *,
-    sock: socket.socket | None = None,
-    startup_timeout: float = 10,
-    **uvicorn_options: Any,
-) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; yield its base URL.
-
-    The server runs in the current event loop with lifespan ``on`` and leaves
-    signals and logging configuration alone; ``uvicorn_options`` go to
-    ``uvicorn.Config``. Pass ``sock`` (from :func:`bind_loopback`) when the app
-    must know its port before it is built. The server is shut down, its lifespan
-    completed, when the block exits.
-    """
-    sock = sock or bind_loopback()
-    options: dict[str, Any] = {"log_config": None, "log_level": "warning", "lifespan": "on"}
-    server = _Server(uvicorn.Config(app, **{**options, **uvicorn_options}))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(startup_timeout):
-            await _started(server, task)
-        host, port = sock.getsockname()
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn did not start (see its log)")
-        await asyncio.sleep(0.005)
 
 
 @contextlib.asynccontextmanager

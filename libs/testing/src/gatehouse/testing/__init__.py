@@ -1,0 +1,29 @@
+"""Test support for Gatehouse suites: a dev-only distribution (``gatehouse-testing``).
+
+Nothing here ships in a runtime wheel: the services never import it, and a test of
+the architecture keeps it that way. What it holds:
+
+* :class:`TestIssuer`, the in-memory adapter of the identity provider (a real OIDC
+  issuer signing Keycloak-shaped RS256 tokens), and :func:`serve_issuer`;
+* :func:`serve` and :func:`bind_loopback`: an ASGI app on a free loopback port;
+* :class:`TcpProxy`: a TCP proxy a test owns, to cut a dependency (database,
+  broker, Redis) without touching the shared service;
+* the pytest plugin :mod:`gatehouse.testing.plugin` (loaded automatically):
+  ``postgres_url``, ``empty_database_url``, ``redis_namespace``, ``amqp_namespace``.
+"""
+
+from gatehouse.testing._issuer import DEFAULT_ISSUER_URL, TestIssuer, serve_issuer
+from gatehouse.testing._server import bind_loopback, serve
+from gatehouse.testing._tcp_proxy import TcpProxy
+from gatehouse.testing.plugin import AmqpNamespace, RedisNamespace
+
+__all__ = [
+    "DEFAULT_ISSUER_URL",
+    "AmqpNamespace",
+    "RedisNamespace",
+    "TcpProxy",
+    "TestIssuer",
+    "bind_loopback",
+    "serve",
+    "serve_issuer",
+]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gatehouse.auth import create_app
-from gatehouse.auth.users import DEMO_ROLES, subject_for
+from gatehouse.auth.embedded.users import DEMO_ROLES, subject_for
 
 from .conftest import DEMO_PASSWORD, FAST_HASHER, auth_settings, running
 

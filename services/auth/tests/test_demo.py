@@ -4,7 +4,7 @@ import stat
 from pathlib import Path
 
 from gatehouse.auth import demo_credentials
-from gatehouse.auth.users import DEMO_ROLES
+from gatehouse.auth.embedded.users import DEMO_ROLES
 
 from .conftest import auth_settings
 

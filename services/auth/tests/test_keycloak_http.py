@@ -14,7 +14,7 @@ from keycloak import KeycloakOpenID
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakPostError
 
 from gatehouse.auth import KeycloakProvider, create_app
-from gatehouse.auth.users import subject_for
+from gatehouse.auth.embedded.users import subject_for
 from gatehouse.common.errors import ServiceUnavailable, Unauthorized
 from gatehouse.common.identity import GET_AUTHORS
 from gatehouse.common.tokens import JWTVerifier

@@ -7,7 +7,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from gatehouse.auth.keys import SigningKey
+from gatehouse.auth.embedded.keys import SigningKey
 
 
 def test_the_key_is_created_private_and_survives_a_restart(tmp_path: Path) -> None:

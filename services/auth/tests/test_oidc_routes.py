@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from gatehouse.auth.users import subject_for
+from gatehouse.auth.embedded.users import subject_for
 from gatehouse.common.identity import ALL_ROLES
 
 from .conftest import DEMO_PASSWORD

@@ -8,10 +8,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gatehouse.auth.key_store import load_or_create_signing_key
-from gatehouse.auth.keys import SigningKey
-from gatehouse.auth.sessions import RefreshOutcome
-from gatehouse.auth.sql_sessions import SqlSessionStore
+from gatehouse.auth.embedded.key_store import load_or_create_signing_key
+from gatehouse.auth.embedded.keys import SigningKey
+from gatehouse.auth.embedded.sessions import RefreshOutcome
+from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 from gatehouse.auth.tables import signing_keys
 
 from .conftest import migrated_engine

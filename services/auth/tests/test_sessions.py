@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gatehouse.auth.lockout import LoginThrottle
-from gatehouse.auth.sessions import Clock as ClockFn
-from gatehouse.auth.sessions import InMemorySessionStore, RefreshOutcome, SessionStore
-from gatehouse.auth.sql_sessions import SqlSessionStore
+from gatehouse.auth.embedded.lockout import LoginThrottle
+from gatehouse.auth.embedded.sessions import Clock as ClockFn
+from gatehouse.auth.embedded.sessions import InMemorySessionStore, RefreshOutcome, SessionStore
+from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 
 from .conftest import migrated_engine
 

@@ -12,19 +12,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gatehouse.auth import api, oidc_routes
+from gatehouse.auth import api
 from gatehouse.auth.database import check_reachable, create_engine, ping
 from gatehouse.auth.demo import demo_credentials
-from gatehouse.auth.issuer import Issuer, IssuerConfig, OAuthError
-from gatehouse.auth.key_store import load_or_create_signing_key
+from gatehouse.auth.embedded import oidc_routes
+from gatehouse.auth.embedded.issuer import Issuer, IssuerConfig, OAuthError
+from gatehouse.auth.embedded.key_store import load_or_create_signing_key
+from gatehouse.auth.embedded.keys import KEY_FILE
+from gatehouse.auth.embedded.lockout import LoginThrottle
+from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
+from gatehouse.auth.embedded.users import UserDirectory
 from gatehouse.auth.keycloak import KeycloakProvider
-from gatehouse.auth.keys import KEY_FILE
-from gatehouse.auth.lockout import LoginThrottle
 from gatehouse.auth.migrations import migrate
 from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
 from gatehouse.auth.settings import AuthSettings
-from gatehouse.auth.sql_sessions import SqlSessionStore
-from gatehouse.auth.users import UserDirectory
 from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.metrics import REDMiddleware, metrics_response
 from gatehouse.common.problem import install_problem_handlers

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gatehouse.auth.embedded.users import DEMO_ROLES
 from gatehouse.auth.settings import AuthSettings
-from gatehouse.auth.users import DEMO_ROLES
 
 CREDENTIALS_FILE = "demo-credentials"
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gatehouse.auth.issuer import Issuer, OAuthError
+from gatehouse.auth.embedded.issuer import Issuer, OAuthError
 from gatehouse.common.errors import BadRequest, TooManyRequests, Unauthorized
 from gatehouse.common.identity import Principal
 

@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gatehouse.auth.keys import SigningKey
+from gatehouse.auth.embedded.keys import SigningKey
 from gatehouse.auth.tables import signing_keys
 
-log = logging.getLogger("gatehouse.auth.keys")
+log = logging.getLogger("gatehouse.auth.embedded.keys")
 CURRENT = "current"
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
-from gatehouse.auth.issuer import Issuer, OAuthError, invalid_token
+from gatehouse.auth.embedded.issuer import Issuer, OAuthError, invalid_token
 from gatehouse.common.tokens import bearer_token
 
 MAX_FIELD = 8192  # longer than any token this issuer or Keycloak hands out

@@ -15,10 +15,10 @@ from typing import Any
 
 import jwt
 
-from gatehouse.auth.keys import ALGORITHM, SigningKey
-from gatehouse.auth.lockout import LoginThrottle
-from gatehouse.auth.sessions import Clock, RefreshOutcome, Session, SessionStore
-from gatehouse.auth.users import User, UserDirectory
+from gatehouse.auth.embedded.keys import ALGORITHM, SigningKey
+from gatehouse.auth.embedded.lockout import LoginThrottle
+from gatehouse.auth.embedded.sessions import Clock, RefreshOutcome, Session, SessionStore
+from gatehouse.auth.embedded.users import User, UserDirectory
 
 DEFAULT_SCOPES = ("profile", "email")
 _REFRESH_ERRORS = {

@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.auth.database import ping
-from gatehouse.auth.sessions import Clock, RefreshOutcome, Rotation, Session, SessionStore, digest
+from gatehouse.auth.embedded.sessions import (
+    Clock,
+    RefreshOutcome,
+    Rotation,
+    Session,
+    SessionStore,
+    digest,
+)
 from gatehouse.auth.tables import retired_tokens, sessions
 
 PRUNE_EVERY = 60.0

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-log = logging.getLogger("gatehouse.auth.keys")
+log = logging.getLogger("gatehouse.auth.embedded.keys")
 ALGORITHM = "RS256"
 KEY_FILE = "issuer-key.pem"
 

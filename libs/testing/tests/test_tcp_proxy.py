@@ -76,3 +76,14 @@ def test_url_for_keeps_credentials_path_and_query() -> None:
     url = "postgresql+asyncpg://user:pw@db.example:5432/name?ssl=off"
     assert proxy.url_for(url) == "postgresql+asyncpg://user:pw@127.0.0.1:40001/name?ssl=off"
     assert TcpProxy.to_url(url).target == ("db.example", 5432)
+
+
+async def test_a_drop_resets_open_connections_and_lets_new_ones_through(echo_port: int) -> None:
+    async with TcpProxy("127.0.0.1", echo_port) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"x")
+        assert await reader.read(10) == b"x"
+        await proxy.drop()
+        assert await _broken(reader, writer)
+        writer.close()
+        assert await _round_trip(proxy.port) == b"ping"

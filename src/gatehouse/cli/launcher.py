@@ -14,7 +14,7 @@ from typing import Any
 
 from gatehouse.cli.banner import print_banner
 from gatehouse.cli.servers import Server, serve
-from gatehouse.common.events import InMemoryEventBus
+from gatehouse.common.bus import MEMORY_URL, bus_from_url
 from gatehouse.common.logging import setup_logging
 from gatehouse.common.settings import CommonSettings
 
@@ -51,7 +51,7 @@ async def _run_all() -> None:
         upstream_auth_url=f"http://{auth.host}:{auth.port}",
     )
     await migrate(authors.sqlalchemy_url())
-    bus = InMemoryEventBus()
+    bus = bus_from_url(MEMORY_URL)  # one in-process bus shared by authors and realtime
     auth_server = Server(auth_app(auth), auth.host, auth.port)
     others = [
         Server(authors_app(authors, bus=bus), authors.host, authors.port),

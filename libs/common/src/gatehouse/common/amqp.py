@@ -7,13 +7,28 @@ durable **stream** queue, so an event is never unroutable and every fan-out
 subscriber (each realtime replica) reads every event from its own offset.
 A fan-out subscriber that loses its connection resumes from the offset after the
 last event it saw, so a broker restart or a network cut loses no event for it.
-Work queues (``subscribe(..., queue=name)``) are ordinary durable queues with a
-dead-letter queue for messages whose handler fails.
+Work queues (``subscribe(..., queue=name)``) are durable quorum queues: an event
+whose handler fails is requeued, and after ``max_deliveries`` deliveries the
+broker moves it to the dead-letter queue ``<name>.dlq``.
+
+Request/reply: requests go through the direct exchange ``<namespace>.rpc``
+(``gatehouse.rpc``) with their routing key (``rpc.authors``) to the queue
+``<namespace>.<routing key>`` (``gatehouse.rpc.authors``) that the servers of the key
+share. That queue lives only while a server consumes it, and requests are
+published ``mandatory``, so a request nobody serves comes back at once
+(``RpcUnavailable``) instead of waiting for its timeout; a request expires in the
+queue when its caller stops waiting. Each bus receives its replies on one
+exclusive queue of its own, matched by correlation id. A server acknowledges a
+request as it takes it: a server that dies mid-request leaves its caller to the
+timeout rather than running a command twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
@@ -24,10 +39,19 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     AbstractRobustExchange,
 )
+from aio_pika.exceptions import DeliveryError
 from pydantic import ValidationError
 
-from gatehouse.common.errors import ConfigurationError
-from gatehouse.common.events import EXCHANGE, CloudEvent, Handler, topic_matches
+from gatehouse.common import rpc
+from gatehouse.common.errors import ConfigurationError, RpcTimeout, RpcUnavailable
+from gatehouse.common.events import (
+    DEFAULT_MAX_DELIVERIES,
+    EXCHANGE,
+    CloudEvent,
+    Handler,
+    RpcHandler,
+    topic_matches,
+)
 
 log = logging.getLogger("gatehouse.amqp")
 
@@ -53,10 +77,18 @@ class AmqpEventBus:
         prefetch: int = 256,
         setting: str = "AMQP_URL",
         reconnect_interval: float = 2.0,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
     ) -> None:
+        if max_deliveries < 1:
+            raise ValueError("max_deliveries must be at least 1")
         self.url = url
         self.exchange_name = exchange
         self.stream_name = f"{exchange}.stream"
+        namespace = exchange.removesuffix(".events")
+        self.rpc_exchange_name = f"{namespace}.rpc"
+        self._rpc_queue_prefix = f"{namespace}."
+        self._reply_queue_name = f"{namespace}.reply.{uuid.uuid4().hex}"
+        self._max_deliveries = max_deliveries
         self._max_age = stream_max_age
         self._prefetch = prefetch
         self._setting = setting
@@ -64,6 +96,10 @@ class AmqpEventBus:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
+        self._rpc_exchange: AbstractRobustExchange | None = None
+        self._replies: AbstractQueue | None = None
+        self._waiting: dict[str, asyncio.Future[bytes]] = {}
+        self._reply_lock = asyncio.Lock()
 
     async def start(self) -> None:
         try:
@@ -82,11 +118,20 @@ class AmqpEventBus:
         self._exchange = exchange
         stream = await self._declare_stream(channel)
         await stream.bind(self._exchange, routing_key="#")
+        rpc_exchange = await channel.declare_exchange(
+            self.rpc_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        assert isinstance(rpc_exchange, AbstractRobustExchange)
+        self._rpc_exchange = rpc_exchange
 
     async def close(self) -> None:
+        for waiter in self._waiting.values():
+            waiter.cancel()
+        self._waiting.clear()
         if self._connection is not None:
             await self._connection.close()
         self._connection = self._channel = self._exchange = None
+        self._rpc_exchange = self._replies = None
 
     async def publish(self, event: CloudEvent) -> None:
         if self._exchange is None:
@@ -155,16 +200,107 @@ class AmqpEventBus:
         self, channel: AbstractRobustChannel, pattern: str, handler: Handler, name: str
     ) -> _AmqpSubscription:
         dead = await channel.declare_queue(f"{name}.dlq", durable=True)
-        queue = await channel.declare_queue(
-            name,
-            durable=True,
-            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead.name},
-        )
+        arguments = {
+            "x-queue-type": "quorum",  # counts deliveries: a poison event cannot loop forever
+            "x-delivery-limit": self._max_deliveries - 1,  # redeliveries after the first
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": dead.name,
+        }
+        queue = await channel.declare_queue(name, durable=True, arguments=arguments)
         await queue.bind(self.exchange_name, routing_key=pattern)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
-            async with message.process(requeue=False):
-                await handler(CloudEvent.from_json(message.body))
+            try:
+                event = CloudEvent.from_json(message.body)
+            except ValidationError:
+                log.error("dead-lettering malformed event %s from %s", message.message_id, name)
+                await message.reject(requeue=False)
+                return
+            try:
+                await handler(event)
+            except Exception:
+                log.warning("handler of %s failed for %s", name, event.id, exc_info=True)
+                await message.nack(requeue=True)  # the broker dead-letters past the limit
+            else:
+                await message.ack()
 
         tag = await queue.consume(on_message)
         return _AmqpSubscription(channel, queue, tag)
+
+    async def request(
+        self,
+        routing_key: str,
+        body: Mapping[str, Any],
+        *,
+        timeout: float,  # noqa: ASYNC109 - also the request's expiry in the broker
+    ) -> dict[str, Any]:
+        if self._rpc_exchange is None:
+            raise RuntimeError("AmqpEventBus.request before start() or after close()")
+        reply_to = await self._reply_queue()
+        correlation_id = uuid.uuid4().hex
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting[correlation_id] = waiter
+        message = aio_pika.Message(
+            rpc.encode(body),
+            content_type="application/json",
+            correlation_id=correlation_id,
+            reply_to=reply_to,
+            expiration=timeout,  # the broker drops it once nobody waits for it
+        )
+        try:
+            try:
+                await self._rpc_exchange.publish(message, routing_key=routing_key, mandatory=True)
+            except DeliveryError:
+                raise RpcUnavailable(f"nobody serves {routing_key}") from None
+            try:
+                async with asyncio.timeout(timeout):
+                    raw = await waiter
+            except TimeoutError:
+                raise RpcTimeout(f"{routing_key} did not answer within {timeout:g} s") from None
+        finally:
+            self._waiting.pop(correlation_id, None)
+        return rpc.decode_reply(raw)
+
+    async def serve(self, routing_key: str, handler: RpcHandler) -> _AmqpSubscription:
+        if self._connection is None or self._channel is None:
+            raise RuntimeError("AmqpEventBus.serve before start() or after close()")
+        channel = await self._connection.channel()
+        assert isinstance(channel, AbstractRobustChannel)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        name = self._rpc_queue_prefix + routing_key
+        queue = await channel.declare_queue(name, durable=False, auto_delete=True)
+        await queue.bind(self.rpc_exchange_name, routing_key=routing_key)
+        replies = self._channel.default_exchange
+
+        async def on_request(message: AbstractIncomingMessage) -> None:
+            await message.ack()  # at most once: see the module's notes
+            reply = await rpc.answer(handler, message.body)
+            if message.reply_to:
+                out = aio_pika.Message(
+                    reply, content_type="application/json", correlation_id=message.correlation_id
+                )
+                try:
+                    await replies.publish(out, routing_key=message.reply_to)
+                except Exception:
+                    log.warning("cannot reply to %s on %s", message.reply_to, routing_key)
+
+        tag = await queue.consume(on_request)
+        return _AmqpSubscription(channel, queue, tag)
+
+    async def _reply_queue(self) -> str:
+        """Declare this bus's reply queue on first use; its name survives reconnects."""
+        async with self._reply_lock:
+            if self._replies is None:
+                assert self._connection is not None
+                channel = await self._connection.channel()
+                queue = await channel.declare_queue(
+                    self._reply_queue_name, exclusive=True, auto_delete=True
+                )
+                await queue.consume(self._on_reply, no_ack=True)
+                self._replies = queue
+        return self._reply_queue_name
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        waiter = self._waiting.get(message.correlation_id or "")
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message.body)

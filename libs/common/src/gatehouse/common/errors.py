@@ -90,6 +90,18 @@ class UpstreamTimeout(GatehouseError):
     status, code, title = 504, "upstream_timeout", "Gateway Timeout"
 
 
+class RpcUnavailable(GatehouseError):
+    """Nobody serves the RPC routing key (the callee is not running)."""
+
+    status, code, title = 503, "rpc_unavailable", "Service Unavailable"
+
+
+class RpcTimeout(GatehouseError):
+    """The callee did not answer an RPC request in time."""
+
+    status, code, title = 504, "rpc_timeout", "Gateway Timeout"
+
+
 class ConfigurationError(GatehouseError):
     """A setting is present but wrong; raised at start-up and names the setting."""
 

@@ -6,8 +6,9 @@ start-up error that names the variable (DESIGN §2), never a silent fallback.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,20 @@ PORTS = {"gateway": 8000, "authors": 8001, "realtime": 8002, "auth": 8003}
 
 def embedded_issuer(host: str = "127.0.0.1", port: int = PORTS["auth"]) -> str:
     return f"http://{host}:{port}/realms/{DEFAULT_REALM}"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # e.g. a port that is not a number: mask what looks like one
+        return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+    if not password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
 
 
 def check_url(value: str | None, setting: str, schemes: tuple[str, ...]) -> str | None:

@@ -61,7 +61,14 @@ class TcpProxy:
     async def cut(self) -> None:
         """Reset every open connection and refuse new ones until :meth:`restore`."""
         self._cut = True
-        await self._drop_all()
+        await self.drop()
+
+    async def drop(self) -> None:
+        """Reset every open connection, as a network blip would; new ones go through."""
+        tasks = list(self._open)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def restore(self) -> None:
         self._cut = False
@@ -69,7 +76,7 @@ class TcpProxy:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            await self._drop_all()
+            await self.drop()
             await self._server.wait_closed()
             self._server = None
 
@@ -84,12 +91,6 @@ class TcpProxy:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    async def _drop_all(self) -> None:
-        tasks = list(self._open)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1

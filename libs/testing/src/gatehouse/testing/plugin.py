@@ -131,6 +131,11 @@ class AmqpNamespace:
         self.queues += [full, f"{full}.dlq"]
         return full
 
+    @property
+    def rpc_exchange(self) -> str:
+        """The request/reply exchange of this test's bus (``<namespace>.rpc``)."""
+        return self.exchange.removesuffix(".events") + ".rpc"
+
 
 @pytest.fixture
 def amqp_namespace() -> Iterator[AmqpNamespace]:
@@ -147,5 +152,6 @@ def amqp_namespace() -> Iterator[AmqpNamespace]:
             for queue in [f"{ns.exchange}.stream", *ns.queues]:
                 await channel.queue_delete(queue)
             await channel.exchange_delete(ns.exchange)
+            await channel.exchange_delete(ns.rpc_exchange)
 
     asyncio.run(cleanup())

@@ -10,8 +10,9 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from gatehouse.common.bus import MEMORY_URL, bus_from_url
 from gatehouse.common.errors import ServiceUnavailable
-from gatehouse.common.events import EventBus, InMemoryEventBus
+from gatehouse.common.events import EventBus
 from gatehouse.common.metrics import REDMiddleware, metrics_response
 from gatehouse.common.problem import install_problem_handlers
 from gatehouse.common.requests import RequestIdMiddleware
@@ -55,13 +56,7 @@ def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> Fa
 
 
 async def _own_bus(settings: RealtimeSettings, stack: contextlib.AsyncExitStack) -> EventBus:
-    events: EventBus
-    if settings.amqp_url:
-        from gatehouse.common.amqp import AmqpEventBus
-
-        events = AmqpEventBus(settings.amqp_url, exchange=settings.amqp_exchange)
-    else:
-        events = InMemoryEventBus()
+    events = bus_from_url(settings.amqp_url or MEMORY_URL, exchange=settings.amqp_exchange)
     await events.start()
     stack.push_async_callback(events.close)
     return events

@@ -38,6 +38,9 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = rid
         if tid := trace_id_var.get():
             entry["trace_id"] = tid
+        fields = getattr(record, "fields", None)  # structured extras: extra={"fields": {...}}
+        if isinstance(fields, dict):
+            entry.update({k: v for k, v in fields.items() if k not in entry})
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)

@@ -59,13 +59,19 @@ class REDMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route_template(scope)
-            method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
-            HTTP_DURATION.labels(self.service, route, method).observe(time.perf_counter() - start)
+            observe_request(self.service, scope, status, time.perf_counter() - start)
 
 
-def _route_template(scope: Scope) -> str:
+def observe_request(service: str, scope: Scope, status: int, duration: float) -> None:
+    """Count one HTTP request of ``service`` and its duration, by route template."""
+    route = route_template(scope)
+    method = scope.get("method", "GET")
+    HTTP_REQUESTS.labels(service, route, method, str(status)).inc()
+    HTTP_DURATION.labels(service, route, method).observe(duration)
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that matched (``/v1/authors/{author_id}``), never the path."""
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "<unmatched>"

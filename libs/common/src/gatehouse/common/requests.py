@@ -1,21 +1,109 @@
-"""Pure ASGI middleware that gives every request an ``X-Request-ID``."""
+"""What a service knows about the request it is serving: its id, its caller, its peer.
+
+:class:`RequestIdMiddleware` gives every request an ``X-Request-ID``;
+:class:`gatehouse.common.middleware.ServiceMiddleware` does that and more. The id of
+the request being served is in :data:`gatehouse.common.logging.request_id_var`, so
+every log line carries it; :func:`note_user` records who the caller turned out to
+be, for the access log line written when the request ends.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import ipaddress
 import re
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from gatehouse.common.logging import request_id_var
 from gatehouse.common.types import ASGIApp, Message, Receive, Scope, Send
 
 _VALID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.0/8", "::1/128")
 
 
-def incoming_request_id(scope: Scope) -> str:
-    """The caller's request id when well-formed, else a fresh one."""
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id" and _VALID.match(value):
-            return str(value.decode())
+@dataclass(slots=True)
+class RequestInfo:
+    """The request being served: its id and, once authenticated, its user."""
+
+    request_id: str
+    user: str | None = None
+
+
+_current: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
+    "gatehouse_request", default=None
+)
+
+
+def current_request() -> RequestInfo | None:
+    return _current.get()
+
+
+def note_user(username: str) -> None:
+    """Record the authenticated caller of the current request (for the access log)."""
+    info = _current.get()
+    if info is not None:
+        info.user = username
+
+
+class serving:
+    """Make a request with ``request_id`` the current one within the ``with`` block."""
+
+    __slots__ = ("_tokens", "info")
+
+    def __init__(self, request_id: str) -> None:
+        self.info = RequestInfo(request_id)
+
+    def __enter__(self) -> RequestInfo:
+        self._tokens = (_current.set(self.info), request_id_var.set(self.info.request_id))
+        return self.info
+
+    def __exit__(self, *exc_info: object) -> None:
+        current, rid = self._tokens
+        request_id_var.reset(rid)
+        _current.reset(current)
+
+
+class TrustedPeers:
+    """The peers whose forwarded headers (``X-Request-ID``, ``traceparent``) count.
+
+    ``GATEHOUSE_TRUSTED_PROXIES``: the gateway and other services on the mesh, not
+    the public. A peer's verdict is remembered (a small, bounded cache).
+    """
+
+    def __init__(self, networks: Iterable[str | IPNetwork] = DEFAULT_TRUSTED_PROXIES) -> None:
+        self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+        self._verdicts: dict[str, bool] = {}
+
+    def trusts(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        host = client[0] if client else None
+        if not isinstance(host, str):
+            return False
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            verdict = self._check(host)
+            if len(self._verdicts) > 4096:
+                self._verdicts.clear()
+            self._verdicts[host] = verdict
+        return verdict
+
+    def _check(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+
+def incoming_request_id(scope: Scope, trusted: TrustedPeers | None = None) -> str:
+    """The caller's request id when well-formed (and from a trusted peer), else a fresh one."""
+    if trusted is None or trusted.trusts(scope):
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id" and _VALID.match(value):
+                return str(value.decode())
     return uuid.uuid4().hex
 
 

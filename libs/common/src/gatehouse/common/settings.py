@@ -6,12 +6,16 @@ start-up error that names the variable (DESIGN §2), never a silent fallback.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gatehouse.common.requests import DEFAULT_TRUSTED_PROXIES, IPNetwork
 
 DEFAULT_REALM = "gatehouse"
 DEFAULT_CLIENT_ID = "gatehouse"
@@ -61,6 +65,25 @@ class CommonSettings(BaseSettings):
     oidc_issuer: str | None = Field(None, validation_alias="OIDC_ISSUER")
     oidc_audience: str = Field(DEFAULT_CLIENT_ID, validation_alias="OIDC_AUDIENCE")
     auth_port: int = Field(PORTS["auth"], validation_alias="GATEHOUSE_AUTH_PORT", ge=1, le=65535)
+    # Peers whose X-Request-ID / traceparent / X-Forwarded-For a service believes.
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        DEFAULT_TRUSTED_PROXIES,  # strings, validated into networks
+        validate_default=True,
+        validation_alias="GATEHOUSE_TRUSTED_PROXIES",
+    )
+    access_log: bool = Field(True, validation_alias="GATEHOUSE_ACCESS_LOG")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            return value
+        try:
+            return tuple(ipaddress.ip_network(part, strict=False) for part in value)
+        except ValueError as exc:
+            raise ValueError(f"GATEHOUSE_TRUSTED_PROXIES: {exc}") from None
 
     @field_validator("oidc_issuer")
     @classmethod

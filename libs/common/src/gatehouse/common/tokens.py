@@ -27,6 +27,7 @@ from jwt import PyJWK
 
 from gatehouse.common.errors import ServiceUnavailable, Unauthorized
 from gatehouse.common.identity import Principal
+from gatehouse.common.requests import note_user
 
 log = logging.getLogger("gatehouse.jwt")
 ALGORITHMS = ("RS256", "ES256")
@@ -113,16 +114,21 @@ class JWTVerifier:
         return len(self._cache)
 
     async def verify(self, token: str) -> Principal:
-        """Return the principal of a valid token or raise :class:`Unauthorized`."""
+        """Return the principal of a valid token or raise :class:`Unauthorized`.
+
+        The principal's username becomes the user of the current request's access log line.
+        """
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._cache.get(digest)
         now = time.time()
         if cached is not None:
             if now < cached[1]:
                 self._cache.move_to_end(digest)
+                note_user(cached[0].username)
                 return cached[0]
             del self._cache[digest]
         principal = await self._verify(token)
+        note_user(principal.username)
         # Until exp (exact: past it, the full check applies again) and at most the TTL.
         self._cache[digest] = (principal, min(principal.expires_at, now + self._cache_ttl))
         if len(self._cache) > self._cache_size:

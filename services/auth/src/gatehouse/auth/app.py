@@ -27,9 +27,9 @@ from gatehouse.auth.migrations import migrate
 from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
 from gatehouse.auth.settings import AuthSettings
 from gatehouse.common.errors import ConfigurationError
-from gatehouse.common.metrics import REDMiddleware, metrics_response
-from gatehouse.common.problem import install_problem_handlers
-from gatehouse.common.requests import RequestIdMiddleware
+from gatehouse.common.metrics import metrics_response
+from gatehouse.common.middleware import ServiceMiddleware
+from gatehouse.common.problem_handlers import install_problem_handlers
 
 log = logging.getLogger("gatehouse.auth")
 
@@ -108,8 +108,12 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     if settings.embedded:
         app.include_router(oidc_routes.router)
     _add_probes(app)
-    app.add_middleware(REDMiddleware, service="auth")
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        ServiceMiddleware,
+        service="auth",
+        trusted_proxies=settings.trusted_proxies,
+        access_log=settings.access_log,
+    )
     return app
 
 

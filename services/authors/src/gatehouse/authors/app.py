@@ -17,9 +17,8 @@ from gatehouse.authors.adapters.orm import start_mappers
 from gatehouse.authors.relay import OutboxRelay
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.events import EventBus
-from gatehouse.common.metrics import REDMiddleware
-from gatehouse.common.problem import install_problem_handlers
-from gatehouse.common.requests import RequestIdMiddleware
+from gatehouse.common.middleware import ServiceMiddleware
+from gatehouse.common.problem_handlers import install_problem_handlers
 from gatehouse.common.tokens import JWTVerifier
 
 log = logging.getLogger("gatehouse.authors")
@@ -55,8 +54,12 @@ def create_app(
     app.include_router(authors.router)
     app.include_router(health.router)
     install_problem_handlers(app)
-    app.add_middleware(REDMiddleware, service="authors")
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        ServiceMiddleware,
+        service="authors",
+        trusted_proxies=settings.trusted_proxies,
+        access_log=settings.access_log,
+    )
     return app
 
 

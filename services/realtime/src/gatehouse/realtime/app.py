@@ -13,9 +13,9 @@ from starlette.responses import Response
 from gatehouse.common.bus import MEMORY_URL, bus_from_url
 from gatehouse.common.errors import ServiceUnavailable
 from gatehouse.common.events import EventBus
-from gatehouse.common.metrics import REDMiddleware, metrics_response
-from gatehouse.common.problem import install_problem_handlers
-from gatehouse.common.requests import RequestIdMiddleware
+from gatehouse.common.metrics import metrics_response
+from gatehouse.common.middleware import ServiceMiddleware
+from gatehouse.common.problem_handlers import install_problem_handlers
 from gatehouse.common.tokens import JWTVerifier
 from gatehouse.realtime.asyncapi import asyncapi_document
 from gatehouse.realtime.endpoint import Runtime, serve_websocket
@@ -50,8 +50,12 @@ def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> Fa
     )
     install_problem_handlers(app)
     _add_routes(app, runtime)
-    app.add_middleware(REDMiddleware, service="realtime")
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        ServiceMiddleware,
+        service="realtime",
+        trusted_proxies=settings.trusted_proxies,
+        access_log=settings.access_log,
+    )
     return app
 
 

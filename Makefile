@@ -10,7 +10,11 @@ STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help run test test-fast lint fmt bench clean install
+COMPOSE ?= docker compose
+SERVICES := gateway authors realtime auth
+VERSION ?= 0.1.0
+
+.PHONY: help run test test-fast lint fmt bench clean install up down images k8s-check compose-check
 
 help:
 	@echo "make run    - the whole system in one process (gateway on http://127.0.0.1:8000)"
@@ -18,6 +22,9 @@ help:
 	@echo "make lint   - ruff format --check, ruff check, mypy --strict"
 	@echo "make fmt    - format and autofix"
 	@echo "make bench  - gateway cost per proxied request (needs wrk); see bench/RESULTS.md"
+	@echo "make up     - the split stack in Docker Compose (gateway :8000, Grafana :3000); make down"
+	@echo "make images - one image per service from the Dockerfile (gatehouse-<service>:VERSION)"
+	@echo "make k8s-check / make compose-check - validate deploy/k8s and docker-compose.yml offline"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -52,6 +59,29 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/gateway_overhead.py
+
+# Secrets of the compose stack: generated once, kept in .env (0600, git-ignored).
+.env:
+	@umask 077; $(PYTHON) deploy/docker/generate_env.py docker-compose.yml > $@
+	@echo "wrote .env with generated secrets (keep it: the volumes are initialised with them)"
+
+up: .env
+	$(COMPOSE) up --detach --build --wait
+
+down:
+	$(COMPOSE) down
+
+images:
+	for service in $(SERVICES); do \
+		docker build --build-arg SERVICE=$$service --build-arg VERSION=$(VERSION) \
+			--build-arg REVISION=$$(git rev-parse HEAD) -t gatehouse-$$service:$(VERSION) . || exit 1; \
+	done
+
+k8s-check: $(STAMP)
+	$(VENV)/bin/python -m pytest tests/deploy/test_k8s.py -q $(PYTEST_ARGS)
+
+compose-check: $(STAMP)
+	$(VENV)/bin/python -m pytest tests/deploy/test_compose.py tests/deploy/test_dockerfile.py -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .data .mypy_cache .ruff_cache

@@ -60,6 +60,10 @@ class _AmqpSubscription:
     def __init__(self, channel: AbstractRobustChannel, queue: AbstractQueue, tag: str) -> None:
         self._channel, self._queue, self._tag = channel, queue, tag
 
+    @property
+    def active(self) -> bool:
+        return not self._channel.is_closed  # closed while the connection is down
+
     async def cancel(self) -> None:
         await self._queue.cancel(self._tag)
         await self._channel.close()
@@ -132,6 +136,9 @@ class AmqpEventBus:
             await self._connection.close()
         self._connection = self._channel = self._exchange = None
         self._rpc_exchange = self._replies = None
+
+    def connected(self) -> bool:
+        return self._connection is not None and self._connection.connected.is_set()
 
     async def publish(self, event: CloudEvent) -> None:
         if self._exchange is None:

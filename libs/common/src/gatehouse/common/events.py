@@ -50,6 +50,11 @@ Handler = Callable[[CloudEvent], Awaitable[None]]
 
 
 class Subscription(Protocol):
+    @property
+    def active(self) -> bool:
+        """True while the subscription consumes (its channel is open and connected)."""
+        ...
+
     async def cancel(self) -> None: ...
 
 
@@ -80,6 +85,10 @@ class EventBus(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    def connected(self) -> bool:
+        """True while the bus can reach its broker (readiness check ``bus``)."""
+        ...
 
     async def publish(self, event: CloudEvent) -> None: ...
 

@@ -98,6 +98,10 @@ class _QueueConsumer:
             self.credit += 1
             queue.dispatch()
 
+    @property
+    def active(self) -> bool:
+        return self in self.queue.consumers
+
     async def cancel(self) -> None:
         if self in self.queue.consumers:
             self.queue.consumers.remove(self)
@@ -109,6 +113,10 @@ class _Consumer:
     def __init__(self, bus: InMemoryEventBus, task: asyncio.Task[None]) -> None:
         self._bus, self.task = bus, task
 
+    @property
+    def active(self) -> bool:
+        return not self.task.done()
+
     async def cancel(self) -> None:
         self._bus._fan_out.pop(self, None)
         self.task.cancel()
@@ -119,6 +127,10 @@ class _Consumer:
 class _Server:
     def __init__(self, bus: InMemoryEventBus, routing_key: str, handler: RpcHandler) -> None:
         self._bus, self.routing_key, self.handler = bus, routing_key, handler
+
+    @property
+    def active(self) -> bool:
+        return self in self._bus._servers.get(self.routing_key, [])
 
     async def cancel(self) -> None:
         servers = self._bus._servers.get(self.routing_key, [])
@@ -141,11 +153,16 @@ class InMemoryEventBus:
         self._servers: dict[str, list[_Server]] = {}
         self._turn = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
 
     async def start(self) -> None:
-        return None
+        self._closed = False
+
+    def connected(self) -> bool:
+        return not self._closed
 
     async def close(self) -> None:
+        self._closed = True
         tasks = [*self._tasks, *(c.task for c in self._fan_out)]
         for task in tasks:
             task.cancel()

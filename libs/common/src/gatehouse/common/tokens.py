@@ -62,11 +62,26 @@ class JWTVerifier:
         self._cache_ttl = cache_ttl
         self._last_refresh = float("-inf")
         self._lock = asyncio.Lock()
+        self.last_error: str | None = None  # why the last load of the keys failed
 
     @property
     def ready(self) -> bool:
         """True once a JWKS with at least one usable key is loaded."""
         return bool(self._keys)
+
+    @property
+    def key_count(self) -> int:
+        return len(self._keys)
+
+    async def ensure_ready(self) -> bool:
+        """Whether keys are loaded, trying to load them first if none are.
+
+        The attempt is single-flight and rate-limited like every refresh, so a
+        readiness probe (or any caller) may call this as often as it likes.
+        """
+        if not self._keys and self._http is not None:
+            await self.refresh()
+        return self.ready
 
     async def start(self) -> None:
         if self._http is None:
@@ -99,10 +114,12 @@ class JWTVerifier:
             try:
                 self._keys, fingerprint = await self._fetch_keys()
             except ServiceUnavailable as exc:
+                self.last_error = exc.detail
                 if force:
                     raise
                 log.warning("JWKS refresh failed, keeping %d keys: %s", len(self._keys), exc)
                 return
+            self.last_error = None
             if fingerprint != self._jwks_fingerprint:
                 self._jwks_fingerprint = fingerprint
                 self._cache.clear()  # tokens of a removed key must not stay valid

@@ -9,11 +9,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.auth import api
-from gatehouse.auth.database import check_reachable, create_engine, ping
+from gatehouse.auth.database import check_reachable, create_engine
 from gatehouse.auth.demo import demo_credentials
 from gatehouse.auth.embedded import oidc_routes
 from gatehouse.auth.embedded.issuer import Issuer, IssuerConfig, OAuthError
@@ -23,13 +23,14 @@ from gatehouse.auth.embedded.lockout import LoginThrottle
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 from gatehouse.auth.embedded.users import UserDirectory
 from gatehouse.auth.keycloak import KeycloakProvider
-from gatehouse.auth.migrations import migrate
+from gatehouse.auth.migrations import SCRIPTS, migrate
 from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
 from gatehouse.auth.settings import AuthSettings
 from gatehouse.common.errors import ConfigurationError
-from gatehouse.common.metrics import metrics_response
+from gatehouse.common.health import Check, CheckFn, Health, health_router
 from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
+from gatehouse.common.sql import database_check
 
 log = logging.getLogger("gatehouse.auth")
 
@@ -84,6 +85,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     argon2-cffi's RFC 9106 low-memory profile).
     """
     hasher = password_hasher or PasswordHasher()
+    health = Health()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -93,11 +95,16 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
                 engine = await open_database(settings)
                 stack.push_async_callback(engine.dispose)
                 issuer = await build_issuer(settings, hasher, engine)
+                health.add("database", database_check(engine))
+                health.add("schema", SCRIPTS.check(engine))
             provider: IdentityProvider = (
                 EmbeddedProvider(issuer) if issuer else KeycloakProvider.from_settings(settings)
             )
             await provider.start()
             stack.push_async_callback(provider.close)
+            stack.callback(health.stopping)
+            health.add("jwks", _provider_check(provider, settings))
+            health.started()
             log.info("auth service ready; issuer %s", settings.issuer())
             yield {"provider": provider, "issuer": issuer, "database": engine}
 
@@ -107,7 +114,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     app.include_router(api.router)
     if settings.embedded:
         app.include_router(oidc_routes.router)
-    _add_probes(app)
+    app.include_router(health_router(lambda: health))
     app.add_middleware(
         ServiceMiddleware,
         service="auth",
@@ -122,31 +129,12 @@ async def _on_oauth_error(request: Request, exc: Exception) -> Response:
     return oidc_routes.oauth_error_response(exc)
 
 
-def _add_probes(app: FastAPI) -> None:
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+def _provider_check(provider: IdentityProvider, settings: AuthSettings) -> CheckFn:
+    """``jwks``: the signing keys of the issuer (Keycloak's, or the embedded one's) are usable."""
 
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz(request: Request) -> Response:
-        provider: IdentityProvider = request.state.provider
-        checks = {"identity_provider": "ok" if await provider.ready() else "failing"}
-        engine: AsyncEngine | None = request.state.database
-        if engine is not None:
-            checks["database"] = "ok" if await _answers(engine) else "failing"
-        ok = all(v == "ok" for v in checks.values())
-        body = {"status": "ok" if ok else "failing", "checks": checks}
-        return JSONResponse(body, 200 if ok else 503)
+    async def check() -> Check:
+        if await provider.ready():
+            return Check(True, settings.issuer())
+        return Check(False, f"no signing keys of {settings.issuer()}")
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return metrics_response()
-
-
-async def _answers(engine: AsyncEngine) -> bool:
-    try:
-        await ping(engine)
-    except Exception:
-        log.warning("the auth database does not answer", exc_info=True)
-        return False
-    return True
+    return check

@@ -82,13 +82,7 @@ class KeycloakProvider(IdentityProvider):
             await self._openid.connection.aclose()
 
     async def ready(self) -> bool:
-        verifier = self._require_verifier()
-        if not verifier.ready:
-            try:
-                await verifier.refresh()
-            except ServiceUnavailable:
-                return False
-        return verifier.ready
+        return await self._require_verifier().ensure_ready()
 
     async def login(self, username: str, password: str) -> TokenSet:
         openid = self._require_openid()

@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse
-from starlette.responses import Response
 
 from gatehouse.common.bus import MEMORY_URL, bus_from_url
-from gatehouse.common.errors import ServiceUnavailable
 from gatehouse.common.events import EventBus
-from gatehouse.common.metrics import metrics_response
+from gatehouse.common.health import (
+    Health,
+    bus_check,
+    health_router,
+    jwks_check,
+    subscription_check,
+)
 from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
 from gatehouse.common.tokens import JWTVerifier
@@ -28,6 +31,7 @@ def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> Fa
     """The realtime app. A passed ``bus`` (monolithic mode) is used but never started or
     closed; otherwise the app owns one: RabbitMQ when ``AMQP_URL`` is set, else in-memory."""
     runtime = Runtime(settings, Hub())
+    health = Health()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +43,12 @@ def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> Fa
             runtime.verifier = verifier
             subscription = await subscribe_hub(events, runtime.hub)
             stack.push_async_callback(subscription.cancel)
-            stack.push_async_callback(_drain, runtime)
+            stack.push_async_callback(_drain, runtime, health)
+            health.add("jwks", jwks_check(verifier))
+            health.add("bus", bus_check(events))
+            health.add("intake", subscription_check(subscription, "the event intake"))
+            health.add_flag("accepting", lambda: runtime.accepting, "shutting down")
+            health.started()
             yield
 
     app = FastAPI(
@@ -49,6 +58,7 @@ def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> Fa
         description="WebSocket subscriptions and live events; the protocol is at /asyncapi.json.",
     )
     install_problem_handlers(app)
+    app.include_router(health_router(lambda: health))
     _add_routes(app, runtime)
     app.add_middleware(
         ServiceMiddleware,
@@ -66,8 +76,9 @@ async def _own_bus(settings: RealtimeSettings, stack: contextlib.AsyncExitStack)
     return events
 
 
-async def _drain(runtime: Runtime) -> None:
+async def _drain(runtime: Runtime, health: Health) -> None:
     """Shutdown: refuse new sockets, close the open ones with 1012 so they reconnect."""
+    health.stopping()
     runtime.accepting = False
     await runtime.hub.close_all(SERVICE_RESTART, "server restarting")
 
@@ -77,36 +88,7 @@ def _add_routes(app: FastAPI, runtime: Runtime) -> None:
     async def websocket(websocket: WebSocket) -> None:
         await serve_websocket(websocket, runtime)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers; no dependency is checked."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["health"])
-    async def readyz() -> JSONResponse:
-        """Readiness: signing keys loaded and the event intake subscribed."""
-        checks = {"jwks": await _jwks_check(runtime), "accepting": {"ok": runtime.accepting}}
-        ready = all(check["ok"] for check in checks.values())
-        body = {"status": "ok" if ready else "unavailable", "checks": checks}
-        return JSONResponse(body, status_code=200 if ready else 503)
-
-    @app.get("/metrics", tags=["health"], include_in_schema=False)
-    async def metrics() -> Response:
-        return metrics_response()
-
     @app.get("/asyncapi.json", tags=["docs"])
     async def asyncapi(request: Request) -> dict[str, Any]:
         """The AsyncAPI 3.0 document of the WebSocket protocol at ``/ws``."""
         return asyncapi_document(request.url.netloc)
-
-
-async def _jwks_check(runtime: Runtime) -> dict[str, Any]:
-    verifier = runtime.verifier
-    if verifier is None:
-        return {"ok": False, "detail": "not started"}
-    if not verifier.ready:
-        try:
-            await verifier.refresh()  # rate-limited by the verifier itself
-        except ServiceUnavailable as exc:
-            return {"ok": False, "detail": exc.detail}
-    return {"ok": verifier.ready}

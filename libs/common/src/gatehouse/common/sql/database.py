@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from gatehouse.common.errors import ConfigurationError
+from gatehouse.common.health import Check, CheckFn
 
 log = logging.getLogger("gatehouse.sql")
 
@@ -87,6 +88,23 @@ async def ping(engine: AsyncEngine, within: float = 2.0) -> None:
     """Raise if the database does not answer ``SELECT 1`` within ``within`` seconds."""
     async with asyncio.timeout(within), engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+def database_check(engine: AsyncEngine) -> CheckFn:
+    """The readiness check ``database``: it answers ``SELECT 1``."""
+
+    async def check() -> Check:
+        try:
+            await ping(engine)
+        except Exception as exc:
+            return Check(False, f"no answer from {_where(engine)} ({type(exc).__name__})")
+        return Check(True)
+
+    return check
+
+
+def _where(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 async def check_reachable(engine: AsyncEngine, setting: str) -> None:

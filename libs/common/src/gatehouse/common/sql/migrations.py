@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gatehouse.common.health import Check, CheckFn
 from gatehouse.common.sql.database import create_engine
 
 
@@ -70,6 +71,24 @@ class MigrationScripts:
     def current_revision(self, connection: Connection) -> str | None:
         opts = {"version_table": self.version_table}
         return MigrationContext.configure(connection, opts=opts).get_current_revision()
+
+    async def revisions(self, engine: AsyncEngine) -> tuple[str | None, str | None]:
+        """``(current, head)``: the database's revision (None when unmigrated) and the newest."""
+        async with engine.connect() as conn:
+            current = await conn.run_sync(self.current_revision)
+        return current, self.head_revision()
+
+    def check(self, engine: AsyncEngine) -> CheckFn:
+        """The readiness check ``schema``: the database is at the newest revision."""
+
+        async def check() -> Check:
+            current, head = await self.revisions(engine)
+            if current == head:
+                return Check(True, f"at {head}")
+            hint = f"run `gatehouse migrate` ({self.setting})"
+            return Check(False, f"at {current or 'no revision'}, {head} expected: {hint}")
+
+        return check
 
 
 EngineFactory = Callable[[str], AsyncEngine]

@@ -52,6 +52,25 @@ async def test_a_cut_resets_open_connections_and_refuses_new_ones(echo_port: int
         assert await _round_trip(proxy.port) == b"ping"
 
 
+async def test_upstream_ports_are_the_client_ports_the_target_sees() -> None:
+    seen: list[int] = []
+
+    async def remember_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(writer.get_extra_info("peername")[1])
+        await _echo(reader, writer)
+
+    server = await asyncio.start_server(remember_peer, "127.0.0.1", 0)
+    async with server, TcpProxy("127.0.0.1", server.sockets[0].getsockname()[1]) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"x")
+        assert await reader.read(10) == b"x"
+        assert proxy.upstream_ports == frozenset(seen)
+        assert len(seen) == 1
+        await proxy.cut()
+        writer.close()
+        assert proxy.upstream_ports == frozenset()
+
+
 async def _broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
     """True when the connection is reset or closed instead of echoing."""
     try:

@@ -9,13 +9,20 @@ the architecture keeps it that way. What it holds:
 * :class:`TcpProxy`: a TCP proxy a test owns, to cut a dependency (database,
   broker, Redis) without touching the shared service;
 * the pytest plugin :mod:`gatehouse.testing.plugin` (loaded automatically):
-  ``postgres_url``, ``empty_database_url``, ``redis_namespace``, ``amqp_namespace``.
+  ``postgres_url``, ``empty_database_url``, ``redis_namespace``, ``amqp_namespace``,
+  and the context managers behind them for longer scopes (``new_postgres_database``, ...).
 """
 
 from gatehouse.testing._issuer import DEFAULT_ISSUER_URL, TestIssuer, serve_issuer
 from gatehouse.testing._server import bind_loopback, serve
 from gatehouse.testing._tcp_proxy import TcpProxy
-from gatehouse.testing.plugin import AmqpNamespace, RedisNamespace
+from gatehouse.testing.plugin import (
+    AmqpNamespace,
+    RedisNamespace,
+    new_amqp_namespace,
+    new_postgres_database,
+    new_redis_namespace,
+)
 
 __all__ = [
     "DEFAULT_ISSUER_URL",
@@ -24,6 +31,9 @@ __all__ = [
     "TcpProxy",
     "TestIssuer",
     "bind_loopback",
+    "new_amqp_namespace",
+    "new_postgres_database",
+    "new_redis_namespace",
     "serve",
     "serve_issuer",
 ]

@@ -33,6 +33,7 @@ class TcpProxy:
         self.connections = 0  # accepted since start, cut or not
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.Task[None]] = set()
+        self._upstream_ports: set[int] = set()
         self._cut = False
 
     @classmethod
@@ -53,6 +54,13 @@ class TcpProxy:
     @property
     def is_cut(self) -> bool:
         return self._cut
+
+    @property
+    def upstream_ports(self) -> frozenset[int]:
+        """Local ports of the open connections to the target: the server sees these as the
+        client ports (PostgreSQL's ``pg_stat_activity.client_port``), which tells a test
+        which server-side session came through this proxy."""
+        return frozenset(self._upstream_ports)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.host, 0)
@@ -113,9 +121,12 @@ class TcpProxy:
         except OSError:
             _reset(writer)
             return
+        port = int(up_writer.get_extra_info("sockname")[1])
+        self._upstream_ports.add(port)
         try:
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:
+            self._upstream_ports.discard(port)
             _reset(up_writer)
             _reset(writer)
 

@@ -13,11 +13,15 @@ everything is removed afterwards, so runs never interfere.
 
 These fixtures are synchronous (they use ``asyncio.run`` for set-up and clean-up):
 request them from tests or synchronous fixtures, not from async fixtures.
+A suite that needs one for longer than a test (a cluster shared by a module or a
+session) uses the context managers behind them: :func:`new_postgres_database`,
+:func:`new_redis_namespace` and :func:`new_amqp_namespace`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -58,8 +62,8 @@ def _unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextlib.contextmanager
+def new_postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database (``postgresql+asyncpg://``), dropped afterwards."""
     import asyncpg
 
@@ -82,6 +86,13 @@ def postgres_url() -> Iterator[str]:
         asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (``postgresql+asyncpg://``), dropped afterwards."""
+    with new_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database, once as SQLite in a temporary folder and once as a fresh
@@ -99,24 +110,33 @@ class RedisNamespace:
     prefix: str
 
 
-@pytest.fixture
-def redis_namespace() -> Iterator[RedisNamespace]:
-    """The Redis URL and a key prefix of this test; its keys are deleted afterwards."""
+@contextlib.contextmanager
+def new_redis_namespace() -> Iterator[RedisNamespace]:
+    """The Redis URL and a fresh key prefix; its keys are deleted afterwards."""
     import redis.asyncio as aioredis
 
     ns = RedisNamespace(_service_url("redis"), _unique("gh-test") + ":")
-    yield ns
+    try:
+        yield ns
+    finally:
 
-    async def cleanup() -> None:
-        client = aioredis.from_url(ns.url)
-        try:
-            keys = [k async for k in client.scan_iter(match=f"{ns.prefix}*", count=500)]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+        async def cleanup() -> None:
+            client = aioredis.from_url(ns.url)
+            try:
+                keys = [k async for k in client.scan_iter(match=f"{ns.prefix}*", count=500)]
+                if keys:
+                    await client.delete(*keys)
+            finally:
+                await client.aclose()
 
-    asyncio.run(cleanup())
+        asyncio.run(cleanup())
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[RedisNamespace]:
+    """The Redis URL and a key prefix of this test; its keys are deleted afterwards."""
+    with new_redis_namespace() as ns:
+        yield ns
 
 
 @dataclass
@@ -137,21 +157,30 @@ class AmqpNamespace:
         return self.exchange.removesuffix(".events") + ".rpc"
 
 
-@pytest.fixture
-def amqp_namespace() -> Iterator[AmqpNamespace]:
-    """The AMQP URL and an exchange of this test; exchange, stream and queues go afterwards."""
+@contextlib.contextmanager
+def new_amqp_namespace() -> Iterator[AmqpNamespace]:
+    """The AMQP URL and a fresh exchange; exchange, stream and queues go afterwards."""
     import aio_pika
 
     ns = AmqpNamespace(_service_url("amqp"), _unique("gh-test") + ".events")
-    yield ns
+    try:
+        yield ns
+    finally:
 
-    async def cleanup() -> None:
-        connection = await aio_pika.connect(ns.url)
-        async with connection:
-            channel = await connection.channel()
-            for queue in [f"{ns.exchange}.stream", *ns.queues]:
-                await channel.queue_delete(queue)
-            await channel.exchange_delete(ns.exchange)
-            await channel.exchange_delete(ns.rpc_exchange)
+        async def cleanup() -> None:
+            connection = await aio_pika.connect(ns.url)
+            async with connection:
+                channel = await connection.channel()
+                for queue in [f"{ns.exchange}.stream", *ns.queues]:
+                    await channel.queue_delete(queue)
+                await channel.exchange_delete(ns.exchange)
+                await channel.exchange_delete(ns.rpc_exchange)
 
-    asyncio.run(cleanup())
+        asyncio.run(cleanup())
+
+
+@pytest.fixture
+def amqp_namespace() -> Iterator[AmqpNamespace]:
+    """The AMQP URL and an exchange of this test; exchange, stream and queues go afterwards."""
+    with new_amqp_namespace() as ns:
+        yield ns

@@ -14,7 +14,7 @@ COMPOSE ?= docker compose
 SERVICES := gateway authors realtime auth
 VERSION ?= 0.1.0
 
-.PHONY: help run test test-fast lint fmt bench clean install up down images k8s-check compose-check
+.PHONY: help run test test-fast lint fmt bench contract clean install up down images k8s-check compose-check
 
 help:
 	@echo "make run    - the whole system in one process (gateway on http://127.0.0.1:8000)"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint   - ruff format --check, ruff check, mypy --strict"
 	@echo "make fmt    - format and autofix"
 	@echo "make bench  - gateway cost per proxied request (needs wrk); see bench/RESULTS.md"
+	@echo "make contract - schemathesis over the gateway with a large example budget (tests/contract)"
 	@echo "make up     - the split stack in Docker Compose (gateway :8000, Grafana :3000); make down"
 	@echo "make images - one image per service from the Dockerfile (gatehouse-<service>:VERSION)"
 	@echo "make k8s-check / make compose-check - validate deploy/k8s and docker-compose.yml offline"
@@ -82,6 +83,10 @@ k8s-check: $(STAMP)
 
 compose-check: $(STAMP)
 	$(VENV)/bin/python -m pytest tests/deploy/test_compose.py tests/deploy/test_dockerfile.py -q $(PYTEST_ARGS)
+
+# The long version of a suite whose short version runs inside `make test`.
+contract: $(STAMP)
+	GATEHOUSE_CONTRACT=full $(VENV)/bin/python -m pytest tests/contract $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .data .mypy_cache .ruff_cache

@@ -317,6 +317,30 @@ def references(objs: list[Manifest]) -> list[str]:
     return found
 
 
+def ports(objs: list[Manifest]) -> list[str]:
+    """Probes, the scrape annotation and Services name ports the containers open."""
+    found = []
+    for obj in of_kind(objs, "Deployment"):
+        opened = {
+            key: p for _, c in containers(obj) for p in c.get("ports", [])
+            for key in (p["name"], p["containerPort"])
+        }  # fmt: skip
+        scrape = obj["spec"]["template"]["metadata"].get("annotations", {})
+        if int(scrape.get("prometheus.io/port", 0)) not in opened:
+            found.append(f"{name(obj)}: prometheus.io/port is not a container port")
+        for where, container in containers(obj):
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                port = container.get(probe, {}).get("httpGet", {}).get("port")
+                if port is not None and port not in opened:
+                    found.append(f"{where}: {probe} on port {port}, which is not opened")
+        for service in of_kind(objs, "Service"):
+            if selects({"matchLabels": service["spec"]["selector"]}, pod_labels(obj)):
+                for port in service["spec"]["ports"]:
+                    if port["targetPort"] not in opened:
+                        found.append(f"{name(service)}: targetPort {port['targetPort']} not opened")
+    return found
+
+
 RULES: dict[str, Rule] = {
     "non_root": non_root,
     "read_only_root": read_only_root,
@@ -331,6 +355,7 @@ RULES: dict[str, Rule] = {
     "exposure": exposure,
     "autoscaling": autoscaling,
     "references": references,
+    "ports": ports,
 }
 
 

@@ -109,6 +109,11 @@ def test_the_stack_has_every_piece_of_the_split_mode() -> None:
     assert commands["gateway"] == ["run", "gateway"]
 
 
+def test_every_command_is_one_the_launcher_accepts() -> None:
+    problems = [environment.command_problem(command_of(s)) for s in gatehouse_services().values()]
+    assert [problem for problem in problems if problem] == []
+
+
 @pytest.mark.parametrize("name", sorted(gatehouse_services()))
 def test_every_variable_is_read_by_the_code_and_documented(name: str) -> None:
     service = gatehouse_services()[name]
@@ -188,3 +193,26 @@ def test_no_secret_is_written_in_the_file() -> None:
                 assert str(value).startswith("${"), f"{name}: {variable} must come from .env"
         for variable, value in service.get("environment", {}).items():
             assert not re.search(r"://[^:/]+:[^$@]+@", str(value)), f"{name}: {variable}"
+
+
+def test_prometheus_scrapes_every_service_where_it_serves_metrics() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    services = gatehouse_services()
+    for service in ("gateway", "authors", "realtime", "auth"):
+        host, port = targets[f"gatehouse-{service}"].split(":")
+        assert host == service
+        env = environment_of(services[service])
+        # /metrics: the gateway's admin port, the others' own port (CONTRACTS).
+        variable = (
+            "GATEHOUSE_ADMIN_PORT" if service == "gateway" else f"GATEHOUSE_{service.upper()}_PORT"
+        )
+        assert env[variable] == port, f"{service}: scraped on {port}, serves on {env[variable]}"
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    mounts = compose()["services"]["prometheus"]["volumes"]
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts

@@ -85,6 +85,7 @@ def _set(path: list[str | int], value: object) -> Callable[[Manifest], None]:
 DELETE = object()
 C0: list[str | int] = ["spec", "template", "spec", "containers", 0]
 POD: list[str | int] = ["spec", "template", "spec"]
+META: list[str | int] = ["spec", "template", "metadata"]
 MUTATIONS: list[tuple[str, str, str, Callable[[Manifest], None]]] = [
     ("non_root", "Deployment", "gateway", _set([*C0, "securityContext", "runAsUser"], 0)),
     ("non_root", "Job", "migrate-authors", _set([*C0, "securityContext", "runAsNonRoot"], False)),
@@ -178,6 +179,9 @@ MUTATIONS: list[tuple[str, str, str, Callable[[Manifest], None]]] = [
         "authors",
         _set([*C0, "envFrom", 0, "configMapRef", "name"], "gatehouse-config"),
     ),
+    ("ports", "Deployment", "gateway", _set([*META, "annotations", "prometheus.io/port"], "9999")),
+    ("ports", "Deployment", "realtime", _set([*C0, "readinessProbe", "httpGet", "port"], "admin")),
+    ("ports", "Service", "auth", _set(["spec", "ports", 0, "targetPort"], 9999)),
 ]
 
 
@@ -217,6 +221,12 @@ def _service_containers(overlay: str) -> list[tuple[str, list[str], dict[str, st
         for where, spec in containers(obj):
             out.append((where, [str(a) for a in spec["args"]], container_environment(objs, spec)))
     return out
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_command_is_one_the_launcher_accepts(overlay: str) -> None:
+    problems = [environment.command_problem(args) for _, args, _ in _service_containers(overlay)]
+    assert [problem for problem in problems if problem] == []
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

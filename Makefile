@@ -13,8 +13,11 @@ export UV_PYTHON_DOWNLOADS := never
 COMPOSE ?= docker compose
 SERVICES := gateway authors realtime auth
 VERSION ?= 0.1.0
+# promtool from Debian's prometheus package, unpacked into .tools/ (no daemon installed):
+# it checks deploy/prometheus/alerts.yml and runs its unit tests in `make test`.
+PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
 
-.PHONY: help run test test-fast lint fmt bench contract clean install up down images k8s-check compose-check
+.PHONY: help run test test-fast lint fmt bench contract clean install up down images k8s-check compose-check alerts-check
 
 help:
 	@echo "make run    - the whole system in one process (gateway on http://127.0.0.1:8000)"
@@ -25,7 +28,7 @@ help:
 	@echo "make contract - schemathesis over the gateway with a large example budget (tests/contract)"
 	@echo "make up     - the split stack in Docker Compose (gateway :8000, Grafana :3000); make down"
 	@echo "make images - one image per service from the Dockerfile (gatehouse-<service>:VERSION)"
-	@echo "make k8s-check / make compose-check - validate deploy/k8s and docker-compose.yml offline"
+	@echo "make k8s-check / compose-check / alerts-check - validate deploy/ offline"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,7 +46,7 @@ uv.lock: pyproject.toml libs/*/pyproject.toml gateway/pyproject.toml services/*/
 run: $(STAMP)
 	GATEHOUSE_LOG_JSON=$${GATEHOUSE_LOG_JSON:-false} $(VENV)/bin/gatehouse run all
 
-test: $(STAMP)
+test: $(STAMP) $(PROMTOOL)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -60,6 +63,17 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/gateway_overhead.py
+
+$(PROMTOOL):
+	mkdir -p $(TOOLS)/debs
+	cd $(TOOLS)/debs && { apt-get download prometheus 2>/dev/null || \
+		{ apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb -x $$(ls -t $(TOOLS)/debs/prometheus_*.deb | head -1) $(TOOLS)/prometheus
+	rm -rf $(TOOLS)/debs
+	@touch $@
+
+alerts-check: $(STAMP) $(PROMTOOL)
+	$(VENV)/bin/python -m pytest tests/deploy/test_observability.py -q $(PYTEST_ARGS)
 
 # Secrets of the compose stack: generated once, kept in .env (0600, git-ignored).
 .env:

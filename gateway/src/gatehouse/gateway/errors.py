@@ -24,3 +24,19 @@ class UpgradeRequired(GatehouseError):
         super().__init__(detail, **extra)
         self.headers["Upgrade"] = "websocket"
         self.headers["Connection"] = "Upgrade"
+
+
+class RequestTimeout(GatehouseError):
+    status, code, title = 408, "request_timeout", "Request Timeout"
+
+
+class UriTooLong(GatehouseError):
+    status, code, title = 414, "uri_too_long", "URI Too Long"
+
+
+class UnsupportedMediaType(GatehouseError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
+
+
+class HeadersTooLarge(GatehouseError):
+    status, code, title = 431, "headers_too_large", "Request Header Fields Too Large"

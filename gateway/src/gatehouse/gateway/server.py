@@ -1,0 +1,195 @@
+"""How the gateway is served: uvicorn with a guarded HTTP protocol and bounded WebSockets.
+
+uvicorn reads request heads and bodies with no deadline and no bound on the
+number or size of headers; one slow or hostile client could hold sockets open
+forever or make the process parse (and the proxy walk) thousands of headers.
+:class:`GuardedHttpProtocol` is uvicorn's httptools protocol with the edge's
+limits on the wire, before any ASGI code runs:
+
+* a request head must arrive whole within ``header_timeout`` seconds of the
+  connection or of its first byte (slowloris), else ``408`` and close;
+* a request body must arrive whole within ``body_timeout`` seconds, else ``408``
+  (or a close when the response has started) and the request is abandoned;
+* the request target may be ``max_url_bytes`` long (``414``), the head
+  ``max_header_bytes`` (``431``) with at most ``max_header_count`` fields (``431``);
+* malformed requests get a problem+json ``400`` instead of uvicorn's plain text.
+
+The limits are read per connection from the gateway's current configuration, so
+a reload applies them to new requests. WebSocket limits are uvicorn's own
+(``ws_max_size``: the frame limit, checked from the frame header before the
+payload is buffered) and are fixed when the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gatehouse.common.errors import BadRequest, GatehouseError
+from gatehouse.common.problem import encode_problem
+from gatehouse.gateway.config import Limits
+from gatehouse.gateway.edge.response import SECURITY_HEADERS
+from gatehouse.gateway.errors import HeadersTooLarge, RequestTimeout, UriTooLong
+
+LimitsSource = Callable[[], Limits]
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing; the error is kept on the protocol."""
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with deadlines and size limits on request heads and bodies."""
+
+    limits_source: LimitsSource = Limits
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = self.limits_source()
+        self._timer: asyncio.TimerHandle | None = None
+        self._in_head = True
+        self._head_bytes = 0
+        self._header_count = 0
+        self._refusal: GatehouseError | None = None
+
+    # -- connection and timers ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self._limits.header_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, callback)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_timed_out(self) -> None:
+        self._timer = None
+        self._refuse(RequestTimeout("the request head did not arrive in time"))
+
+    def _body_timed_out(self) -> None:
+        self._timer = None
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return
+        if cycle.response_started:  # nothing sensible to send: just stop
+            cycle.disconnected = True
+            cycle.message_event.set()
+            self.transport.close()
+            return
+        cycle.disconnected = True  # the app's own response, if any, is dropped
+        cycle.message_event.set()
+        self._refuse(RequestTimeout("the request body did not arrive in time"))
+
+    # -- parsing --------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self._limits.max_header_bytes + self._limits.max_url_bytes:
+                self._refuse(HeadersTooLarge("request header fields too large"))
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self._disarm()
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError:
+            self._refuse(self._refusal or BadRequest("invalid HTTP request"))
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._header_count = 0
+        if self._timer is None:
+            self._arm(self._limits.header_timeout, self._head_timed_out)
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > self._limits.max_url_bytes:
+            self._stop(UriTooLong(f"request target over {self._limits.max_url_bytes} bytes"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self._limits.max_header_count:
+            self._stop(HeadersTooLarge(f"more than {self._limits.max_header_count} header fields"))
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._disarm()
+        super().on_headers_complete()
+        if self._expects_body():
+            self._arm(self._limits.body_timeout, self._body_timed_out)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._in_head = True  # what comes next on this connection is the next request's head
+        self._head_bytes = 0
+        super().on_message_complete()
+
+    def _expects_body(self) -> bool:
+        if self.parser.should_upgrade():
+            return False
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+                return True
+        return False
+
+    def _stop(self, error: GatehouseError) -> None:
+        self._refusal = error
+        raise _Refused
+
+    def _refuse(self, error: GatehouseError) -> None:
+        """Answer ``error`` as problem+json and close the connection."""
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        headers, body = encode_problem(error)
+        lines = [b"HTTP/1.1 %d %s\r\n" % (error.status, error.title.encode())]
+        for name, value in [*self.server_state.default_headers, *headers, *SECURITY_HEADERS]:
+            lines.append(name + b": " + value + b"\r\n")
+        lines.append(b"connection: close\r\n\r\n")
+        self.transport.write(b"".join(lines) + body)
+        self.transport.close()
+
+
+def guarded_protocol(limits: LimitsSource) -> type[GuardedHttpProtocol]:
+    """A protocol class that reads its limits from ``limits()`` for each connection."""
+    return type(
+        "GuardedHttpProtocol", (GuardedHttpProtocol,), {"limits_source": staticmethod(limits)}
+    )
+
+
+def uvicorn_options(limits: LimitsSource) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.Config`` when it serves the gateway (uvicorn 0.54)."""
+    current = limits()
+    return {
+        "http": guarded_protocol(limits),
+        "ws": "websockets-sansio",  # pauses reading until the app took each message
+        "ws_max_size": current.max_ws_frame_bytes,
+        "ws_max_queue": 1,
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
+        "timeout_keep_alive": 5,
+        "proxy_headers": False,  # the gateway resolves X-Forwarded-For from trusted proxies
+        "server_header": False,
+    }

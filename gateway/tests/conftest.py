@@ -21,11 +21,18 @@ import pytest
 from gatehouse import testing
 from gatehouse.common.types import ASGIApp, Receive, Scope, Send
 from gatehouse.gateway import GatewayConfig, GatewaySettings, create_app, load_config
+from gatehouse.gateway.app import Gateway
 from gatehouse.testing import TestIssuer, bind_loopback, serve_issuer
 
 
 def serve(app: ASGIApp) -> AbstractAsyncContextManager[str]:
-    """Serve ``app`` with uvicorn on a free loopback port, as the gateway is deployed."""
+    """Serve ``app`` with uvicorn on a free loopback port, as the gateway is deployed.
+
+    The gateway brings its own server options (guarded HTTP protocol, WebSocket
+    limits); any other app gets the same WebSocket implementation without them.
+    """
+    if isinstance(app, Gateway):
+        return testing.serve(app, **app.server_options())
     # proxy_headers=False: the gateway resolves X-Forwarded-For itself (trusted_proxies);
     # uvicorn's own rewrite of the client address would pre-empt it.
     return testing.serve(app, ws="websockets-sansio", proxy_headers=False)
@@ -51,6 +58,8 @@ class Upstream:
     url: str = ""
     seen: list[dict[str, Any]] = field(default_factory=list)
     fail_status: int = 500
+    # The auth service's revocation list (CONTRACTS.md), served at /internal/revocations.
+    revoked: list[dict[str, Any]] = field(default_factory=list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -59,6 +68,9 @@ class Upstream:
             await self.http(scope, receive, send)
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/internal/revocations":
+            await self.revocations(scope, send)
+            return
         body, chunks = b"", 0
         while True:
             message = await receive()
@@ -76,7 +88,25 @@ class Upstream:
         }
         self.seen.append(record)
         path = scope["path"]
-        if path.endswith("/fail"):
+        if scope["method"] == "HEAD":  # as FastAPI: a GET route does not answer HEAD
+            await send_json(send, 405, {"detail": "Method Not Allowed"}, [(b"allow", b"GET")])
+        elif path.endswith("/redirect"):
+            location = f"{self.url}/v1/authors/1".encode()
+            await send_json(send, 307, {}, [(b"location", location)])
+        elif path.endswith("/created"):
+            await send_json(send, 201, {}, [(b"location", b"/v1/authors/1?x=1")])
+        elif path.endswith("/empty"):
+            headers = [(b"content-length", b"0")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+        elif path.endswith("/problem"):
+            problem = {"title": "Not Found", "status": 404, "code": "http_404", "instance": path}
+            headers = [(b"content-type", b"application/problem+json")]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": json.dumps(problem).encode()})
+        elif path.endswith("/not-allowed"):
+            await send_json(send, 405, {}, [(b"allow", b"GET, POST, TRACE")])
+        elif path.endswith("/fail"):
             await send_json(send, self.fail_status, {"error": "boom"})
         elif path.endswith("/slow"):
             await asyncio.sleep(2)
@@ -87,6 +117,14 @@ class Upstream:
             await send_json(send, 200, record, [(b"set-cookie", b"session=alice; Path=/")])
         else:
             await send_json(send, 200, record, [(b"keep-alive", b"timeout=5")])
+
+    async def revocations(self, scope: Scope, send: Send) -> None:
+        query = dict(
+            part.split("=", 1) for part in scope["query_string"].decode().split("&") if "=" in part
+        )
+        after = int(query.get("after", "0"))
+        body = {"items": self.revoked[after:], "cursor": str(len(self.revoked))}
+        await send_json(send, 200, body)
 
     async def stream(self, send: Send) -> None:
         headers = [(b"content-type", b"text/plain"), (b"proxy-authenticate", b"Basic")]
@@ -133,7 +171,7 @@ def dead_url() -> str:
 
 def config_for(upstream_url: str, **changes: Any) -> GatewayConfig:
     """The packaged config with every upstream at ``upstream_url`` and ``changes`` applied."""
-    base = load_config(None, dict.fromkeys(("authors", "realtime", "auth"), upstream_url))
+    base = load_config(None, dict.fromkeys(("authors", "realtime", "auth"), (upstream_url,)))
     data = base.model_dump()
     for key, value in changes.items():
         data[key] = value
@@ -153,6 +191,22 @@ def start_gateway(issuer: TestIssuer) -> GatewayFactory:
         app = create_app(GatewaySettings(**values), config=config)
         async with serve(app) as url:
             yield url
+
+    return start
+
+
+@pytest.fixture
+def start_gateway_app(issuer: TestIssuer) -> GatewayFactory:
+    """``async with start_gateway_app(config) as (app, url, admin_url)``: public and admin ports."""
+
+    @asynccontextmanager
+    async def start(
+        config: GatewayConfig, **settings: Any
+    ) -> AsyncIterator[tuple[Gateway, str, str]]:
+        values: dict[str, Any] = {"oidc_issuer": issuer.issuer_url, "redis_url": None, **settings}
+        app = create_app(GatewaySettings(**values), config=config)
+        async with serve(app) as url, testing.serve(app.admin, lifespan="off") as admin:
+            yield app, url, admin
 
     return start
 

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from gatehouse.gateway import GatewayConfig
 from gatehouse.gateway.breaker import AsyncBreaker, BreakerOpen
 
 from .conftest import config_for, dead_url
@@ -74,14 +75,18 @@ async def test_cancelled_calls_do_not_count(upstream, http) -> None:
     assert breaker.state == "closed"
 
 
+def with_breaker(config: GatewayConfig, **changes: float) -> GatewayConfig:
+    authors = config.upstreams["authors"]
+    breaker = authors.breaker.model_copy(update=changes)
+    upstreams = {**config.upstreams, "authors": authors.model_copy(update={"breaker": breaker})}
+    return config.model_copy(update={"upstreams": upstreams})
+
+
 async def test_gateway_answers_503_at_once_when_the_circuit_is_open(
     start_gateway, issuer, upstream, http
 ) -> None:
-    config = config_for(upstream.url)
-    authors = config.upstreams["authors"]
-    breaker = authors.breaker.model_copy(update={"fail_max": 3})
-    upstreams = {**config.upstreams, "authors": authors.model_copy(update={"breaker": breaker})}
-    config = config.model_copy(update={"upstreams": upstreams})
+    upstream.fail_status = 503  # the upstream says it is unwell: that counts
+    config = with_breaker(config_for(upstream.url), fail_max=3)
     headers = issuer.bearer(["admin"])
     async with start_gateway(config) as url:
         failures = await asyncio.gather(
@@ -89,9 +94,66 @@ async def test_gateway_answers_503_at_once_when_the_circuit_is_open(
         )
         refused = await http.get(url + "/api/v1/authors", headers=headers)
         other_upstream = await http.post(url + "/auth/token", json={})
-    assert [r.status_code for r in failures] == [500, 500, 500]  # upstream's answer passes
+    assert [r.status_code for r in failures] == [503, 503, 503]  # upstream's answer passes
     assert refused.status_code == 503
     assert refused.headers["content-type"] == "application/problem+json"
     assert int(refused.headers["retry-after"]) > 0
     assert len([s for s in upstream.seen if s["raw_path"].startswith("/v1/")]) == 3
     assert other_upstream.status_code == 200  # one breaker per upstream
+
+
+async def test_500s_one_client_provokes_never_open_the_circuit(
+    start_gateway, issuer, upstream, http
+) -> None:
+    """The issue's case: a viewer's requests that 500 upstream must not cut off everyone."""
+    config = with_breaker(config_for(upstream.url), fail_max=3)
+    mallory = issuer.bearer(["get-authors"], sub="mallory")
+    alice = issuer.bearer(["get-authors"], sub="alice")
+    async with start_gateway(config) as url:
+        provoked = [
+            await http.get(url + "/api/v1/authors/fail", headers=mallory) for _ in range(10)
+        ]
+        others = await http.get(url + "/api/v1/authors", headers=alice)
+    assert {r.status_code for r in provoked} == {500}
+    assert others.status_code == 200
+
+
+async def test_the_circuit_opens_when_the_upstream_is_down(start_gateway, issuer, http) -> None:
+    config = with_breaker(config_for(dead_url()), fail_max=3, reset_timeout=30)
+    headers = issuer.bearer(["get-authors"])
+    async with start_gateway(config) as url:
+        down = [await http.get(url + "/api/v1/authors", headers=headers) for _ in range(3)]
+        refused = await http.get(url + "/api/v1/authors", headers=headers)
+    assert {r.status_code for r in down} == {502}
+    assert refused.status_code == 503
+    assert 1 <= int(refused.headers["retry-after"]) <= 30
+
+
+async def test_the_open_period_backs_off_after_a_failed_trial(upstream, http) -> None:
+    breaker = AsyncBreaker("t", fail_max=1, reset_timeout=0.1, max_reset_timeout=0.4)
+    down = dead_url()
+    await _guarded(breaker, http, down)
+    assert (breaker.state, breaker.reset_timeout) == ("open", 0.1)
+    periods = []
+    for _ in range(3):
+        await asyncio.sleep(breaker.reset_timeout + 0.05)
+        await _guarded(breaker, http, down)  # the half-open trial fails
+        periods.append(breaker.reset_timeout)
+    assert periods == [0.2, 0.4, 0.4]  # doubles, capped
+    await asyncio.sleep(breaker.reset_timeout + 0.05)
+    await _guarded(breaker, http, upstream.url + "/ok")
+    assert (breaker.state, breaker.reset_timeout) == ("closed", 0.1)  # reset on success
+
+
+async def test_a_slow_trial_does_not_hold_the_half_open_slot(upstream, http) -> None:
+    breaker = AsyncBreaker("t", fail_max=1, reset_timeout=0.1, trial_timeout=0.3)
+    await _guarded(breaker, http, dead_url())
+    await asyncio.sleep(0.15)
+    slow = asyncio.create_task(_guarded(breaker, http, upstream.url + "/slow"))  # takes 2 s
+    await asyncio.sleep(0.05)
+    assert isinstance(await _guarded(breaker, http, upstream.url + "/ok"), BreakerOpen)
+    await asyncio.sleep(0.3)  # the slow trial's lease is over
+    after = await _guarded(breaker, http, upstream.url + "/ok")
+    assert isinstance(after, httpx.Response)
+    assert breaker.state == "closed"
+    slow.cancel()

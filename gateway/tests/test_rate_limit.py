@@ -85,9 +85,8 @@ async def test_memory_store_holds_the_limit_under_concurrency() -> None:
     assert sum(d.allowed for d in decisions) == 10
 
 
-def _scope(peer: str, forwarded: str | None = None) -> dict[str, object]:
-    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
-    return {"type": "http", "client": (peer, 5000), "headers": headers}
+def _chain(forwarded: str | None) -> list[bytes]:
+    return [a.strip().encode() for a in (forwarded or "").split(",") if a.strip()]
 
 
 @pytest.mark.parametrize(
@@ -103,7 +102,8 @@ def _scope(peer: str, forwarded: str | None = None) -> dict[str, object]:
 )
 def test_client_address_trusts_only_configured_proxies(peer, forwarded, client) -> None:
     addresses = ClientAddress(["10.0.0.0/8"])
-    assert addresses.client_ip(_scope(peer, forwarded)) == client
+    scope = {"type": "http", "client": (peer, 5000)}
+    assert addresses.client_ip(scope, _chain(forwarded)) == client
 
 
 async def test_forwarded_for_spoofing_does_not_dodge_the_limit(start_gateway, upstream) -> None:

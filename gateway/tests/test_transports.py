@@ -1,24 +1,21 @@
-"""Both upstream transports (aiohttp's pool, httpx's own) proxy alike: bodies, paths, errors."""
+"""The upstream transport (aiohttp's pool, driven directly): bodies, paths, cookies, errors."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from gatehouse.gateway import GatewayConfig
 
 from .conftest import config_for, dead_url
 
 AUTHORS = "/api/v1/authors"
-pytestmark = pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 
 
-def with_transport(config: GatewayConfig, transport: str, **timeouts: float) -> GatewayConfig:
+def with_transport(config: GatewayConfig, **timeouts: float) -> GatewayConfig:
     upstreams = {}
     for name, upstream in config.upstreams.items():
-        changes: dict[str, Any] = {"transport": transport}
+        changes: dict[str, Any] = {}
         if timeouts:
             changes["timeouts"] = upstream.timeouts.model_copy(update=timeouts)
         upstreams[name] = upstream.model_copy(update=changes)
@@ -26,14 +23,14 @@ def with_transport(config: GatewayConfig, transport: str, **timeouts: float) -> 
 
 
 async def test_bodies_stream_both_ways_and_the_raw_path_survives(
-    transport, start_gateway, issuer, upstream, http
+    start_gateway, issuer, upstream, http
 ) -> None:
     async def body() -> AsyncIterator[bytes]:
         for i in range(3):
             yield b"chunk%d," % i
 
     headers = {**issuer.bearer(["admin"]), "User-Agent": "test-agent"}
-    async with start_gateway(with_transport(config_for(upstream.url), transport)) as url:
+    async with start_gateway(with_transport(config_for(upstream.url))) as url:
         posted = await http.post(
             url + AUTHORS + "/a%20b%7E?q=%2B1&q=2", content=body(), headers=headers
         )
@@ -51,9 +48,9 @@ async def test_bodies_stream_both_ways_and_the_raw_path_survives(
 
 
 async def test_an_upstream_cookie_is_passed_on_never_kept(
-    transport, start_gateway, issuer, upstream, http
+    start_gateway, issuer, upstream, http
 ) -> None:
-    async with start_gateway(with_transport(config_for(upstream.url), transport)) as url:
+    async with start_gateway(with_transport(config_for(upstream.url))) as url:
         first = await http.get(url + AUTHORS + "/cookie", headers=issuer.bearer(["admin"]))
         http.cookies.clear()
         await http.get(url + AUTHORS, headers=issuer.bearer(["admin"]))
@@ -61,13 +58,11 @@ async def test_an_upstream_cookie_is_passed_on_never_kept(
     assert "cookie" not in dict(upstream.seen[1]["headers"])  # another caller's request
 
 
-async def test_unreachable_is_502_and_slow_is_504(
-    transport, start_gateway, issuer, upstream, http
-) -> None:
+async def test_unreachable_is_502_and_slow_is_504(start_gateway, issuer, upstream, http) -> None:
     headers = issuer.bearer(["admin"])
-    async with start_gateway(with_transport(config_for(dead_url()), transport)) as url:
+    async with start_gateway(with_transport(config_for(dead_url()))) as url:
         down = await http.get(url + AUTHORS, headers=headers)
-    slow_config = with_transport(config_for(upstream.url), transport, read=0.2)
+    slow_config = with_transport(config_for(upstream.url), read=0.2)
     async with start_gateway(slow_config) as url:
         slow = await http.get(url + AUTHORS + "/slow", headers=headers)
     assert (down.status_code, down.json()["code"]) == (502, "bad_gateway")

@@ -33,10 +33,47 @@ async def test_frames_flow_both_ways_with_headers_forwarded(start_gateway, issue
     assert binary == b"echo:\x00\x01"
 
 
-async def test_no_header_passes_for_first_message_auth(start_gateway, upstream) -> None:
+async def test_first_message_auth_is_checked_then_forwarded(start_gateway, issuer, upstream):
+    token = issuer.token(["get-authors"], sub="browser")
     async with start_gateway(config_for(upstream.url)) as url, connect(ws_url(url)) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
         hello = json.loads(await ws.recv())
+        forwarded = await ws.recv()
     assert "authorization" not in hello["headers"]
+    assert hello["headers"]["x-gatehouse-user-id"] == "browser"
+    assert forwarded == "echo:" + json.dumps({"type": "auth", "token": token})
+
+
+@pytest.mark.parametrize(
+    ("first", "code"),
+    [
+        ('{"op": "subscribe", "channel": "authors"}', 1008),
+        ('{"type": "auth", "token": "forged"}', 1008),
+        ("x" * 70_000, 1009),
+    ],
+)
+async def test_anonymous_sockets_get_nothing_but_an_auth_message(
+    start_gateway, upstream, first, code
+) -> None:
+    async with start_gateway(config_for(upstream.url)) as url, connect(ws_url(url)) as ws:
+        await ws.send(first)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == code
+    assert upstream.seen == []  # no upstream socket was opened for them
+
+
+async def test_an_anonymous_socket_that_says_nothing_is_closed(start_gateway, upstream) -> None:
+    limits = {"ws_auth_timeout": 0.2}
+    async with (
+        start_gateway(config_for(upstream.url, limits=limits)) as url,
+        connect(ws_url(url)) as ws,
+    ):
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "authentication timeout")
 
 
 @pytest.mark.parametrize("value", ["Bearer forged.token.value", "Basic abc"])
@@ -63,8 +100,12 @@ async def test_missing_role_is_refused_at_the_handshake(start_gateway, issuer, u
     assert refused.value.response.status_code == 403
 
 
-async def test_upstream_close_code_reaches_the_client(start_gateway, upstream) -> None:
-    async with start_gateway(config_for(upstream.url)) as url, connect(ws_url(url)) as ws:
+async def test_upstream_close_code_reaches_the_client(start_gateway, issuer, upstream) -> None:
+    headers = issuer.bearer(["get-authors"])
+    async with (
+        start_gateway(config_for(upstream.url)) as url,
+        connect(ws_url(url), additional_headers=headers) as ws,
+    ):
         await ws.recv()
         await ws.send("close:4001")
         with pytest.raises(ConnectionClosed) as closed:
@@ -74,9 +115,10 @@ async def test_upstream_close_code_reaches_the_client(start_gateway, upstream) -
     assert closed.value.rcvd.reason == "bye"
 
 
-async def test_client_close_code_reaches_the_upstream(start_gateway, upstream) -> None:
+async def test_client_close_code_reaches_the_upstream(start_gateway, issuer, upstream) -> None:
+    headers = issuer.bearer(["get-authors"])
     async with start_gateway(config_for(upstream.url)) as url:
-        async with connect(ws_url(url)) as ws:
+        async with connect(ws_url(url), additional_headers=headers) as ws:
             await ws.recv()
             await ws.close(4002, "leaving")
         for _ in range(50):
@@ -86,9 +128,10 @@ async def test_client_close_code_reaches_the_upstream(start_gateway, upstream) -
     assert upstream.seen == [{"ws_close": 4002}]
 
 
-async def test_oversized_frame_closes_with_1009(start_gateway, upstream) -> None:
+async def test_oversized_frame_closes_with_1009(start_gateway, issuer, upstream) -> None:
     config = config_for(upstream.url, limits={"max_body_bytes": 1000, "max_ws_frame_bytes": 4096})
-    async with start_gateway(config) as url, connect(ws_url(url)) as ws:
+    headers = issuer.bearer(["get-authors"])
+    async with start_gateway(config) as url, connect(ws_url(url), additional_headers=headers) as ws:
         await ws.recv()
         await ws.send("x" * 4097)
         with pytest.raises(ConnectionClosed) as closed:
@@ -99,3 +142,19 @@ async def test_oversized_frame_closes_with_1009(start_gateway, upstream) -> None
 
 async def _pause() -> None:
     await asyncio.sleep(0.02)
+
+
+async def test_upstream_down_accepts_then_closes_1013(start_gateway, issuer) -> None:
+    """Browsers cannot read a failed handshake's status: they get a close code and reason."""
+    from .conftest import dead_url
+
+    headers = issuer.bearer(["get-authors"])
+    async with (
+        start_gateway(config_for(dead_url())) as url,
+        connect(ws_url(url), additional_headers=headers) as ws,
+    ):
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
+    assert "unavailable" in closed.value.rcvd.reason

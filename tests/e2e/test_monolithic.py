@@ -10,7 +10,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_the_whole_flow_in_monolithic_mode(processes: Processes) -> None:
-    ports = {name: free_port() for name in ("GATEWAY", "AUTHORS", "REALTIME", "AUTH")}
+    ports = {name: free_port() for name in ("GATEWAY", "ADMIN", "AUTHORS", "REALTIME", "AUTH")}
     env: dict[str, str | None] = {f"GATEHOUSE_{k}_PORT": str(v) for k, v in ports.items()}
     env |= {"GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD, "GATEHOUSE_DATA_DIR": ".data"}
     # embedded defaults only: nothing outside the process

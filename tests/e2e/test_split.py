@@ -51,6 +51,7 @@ async def test_the_whole_flow_in_split_mode(
             {
                 **common,
                 "GATEHOUSE_GATEWAY_PORT": str(gateway_port),
+                "GATEHOUSE_ADMIN_PORT": str(free_port()),
                 "GATEHOUSE_UPSTREAM_AUTHORS_URL": f"http://127.0.0.1:{authors_port}",
                 "GATEHOUSE_UPSTREAM_REALTIME_URL": f"http://127.0.0.1:{realtime_port}",
                 "GATEHOUSE_UPSTREAM_AUTH_URL": f"http://127.0.0.1:{auth_port}",

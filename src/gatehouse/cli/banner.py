@@ -21,7 +21,8 @@ def print_banner(gateway: Any, new_password: str | None, credentials: Path | Non
         "",
         "Gatehouse is running (monolithic mode: gatehouse run all)",
         f"  gateway   {base}        <- the only address clients use",
-        f"  health    {base}/readyz   metrics {base}/metrics",
+        f"  health    {base}/readyz   metrics "
+        f"http://{gateway.admin_bind()}:{gateway.admin_port}/metrics (admin port)",
         f"  API       {base}/api/v1/authors",
         f"  events    ws://{gateway.host}:{gateway.port}/ws",
         f'  login     POST {base}/auth/token  {{"username": "editor", "password": ...}}',

@@ -34,7 +34,6 @@ async def _run_all() -> None:
     from gatehouse.authors.app import create_app as authors_app
     from gatehouse.authors.migrations import migrate
     from gatehouse.authors.settings import AuthorsSettings
-    from gatehouse.gateway.app import create_app as gateway_app
     from gatehouse.gateway.settings import GatewaySettings
     from gatehouse.realtime.app import create_app as realtime_app
     from gatehouse.realtime.server import uvicorn_ws_options
@@ -61,7 +60,7 @@ async def _run_all() -> None:
             realtime.port,
             **uvicorn_ws_options(realtime),
         ),
-        Server(gateway_app(gateway), gateway.host, gateway.port),
+        *_gateway_servers(gateway),
     ]
     servers = [auth_server, *others]
     credentials = demo_credentials(auth)  # before auth starts: it knows if it was new
@@ -83,16 +82,26 @@ def run_one(mode: str) -> None:
     if mode == "relay":
         _run(_run_relay())
         return
+    if mode == "gateway":
+        from gatehouse.gateway.settings import GatewaySettings
+
+        _run(serve(_gateway_servers(GatewaySettings())))
+        return
     _run(serve([_one_server(mode)]))
 
 
-def _one_server(mode: str) -> Server:
-    if mode == "gateway":
-        from gatehouse.gateway.app import create_app as gateway_app
-        from gatehouse.gateway.settings import GatewaySettings
+def _gateway_servers(gateway: Any) -> list[Server]:
+    """The public port with the gateway's wire limits, and the admin port (/metrics)."""
+    from gatehouse.gateway.app import create_app as gateway_app
 
-        gateway = GatewaySettings()
-        return Server(gateway_app(gateway), gateway.host, gateway.port)
+    app = gateway_app(gateway)
+    return [
+        Server(app, gateway.host, gateway.port, **app.server_options()),
+        Server(app.admin, gateway.admin_bind(), gateway.admin_port),
+    ]
+
+
+def _one_server(mode: str) -> Server:
     if mode == "authors":
         from gatehouse.authors.app import create_app as authors_app
         from gatehouse.authors.settings import AuthorsSettings

@@ -1,42 +1,44 @@
 """The composition root: ``create_app(settings)`` returns the gateway's ASGI app.
 
-Configuration is read and validated here, at start-up; the verifier, the HTTP
-clients and the rate-limit store are created in the ASGI lifespan and the
-pipeline is assembled from them:
-
-    request id -> security headers -> RED metrics -> problem+json -> /healthz /readyz /metrics
-    -> routing (path tricks 400, 404/405) -> authentication -> rate limit
-    -> authorization (401/403) -> body limit (413) -> HTTP or WebSocket proxy
+Configuration is read and validated here, at start-up; the verifier, the upstream
+pools, the rate-limit store and the revocation poller are created in the ASGI
+lifespan, and an :class:`EdgeStage` is built from them and the config. A reload
+(SIGHUP, or the config file changing) validates the new file, builds a new stage
+and swaps it in one assignment; an invalid file is rejected with a log line naming
+the key and the running config keeps serving. ``server_options()`` are what uvicorn
+needs to enforce the edge's wire limits; ``admin`` is the admin-port app (metrics).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from gatehouse.common.errors import ServiceUnavailable
-from gatehouse.common.metrics import REDMiddleware
+from gatehouse.common.errors import ConfigurationError, ServiceUnavailable
 from gatehouse.common.problem import send_problem
-from gatehouse.common.requests import RequestIdMiddleware
 from gatehouse.common.tokens import JWTVerifier
-from gatehouse.common.types import ASGIApp, Receive, Scope, Send
-from gatehouse.gateway.auth import AuthenticationMiddleware, AuthorizationMiddleware
-from gatehouse.gateway.body_limit import BodyLimitMiddleware
-from gatehouse.gateway.client_ip import ClientAddress
+from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.gateway.config import GatewayConfig, load_config
-from gatehouse.gateway.ops import OpsMiddleware, Readiness
-from gatehouse.gateway.problems import ProblemMiddleware, reject_websocket
-from gatehouse.gateway.proxy import HttpProxy
-from gatehouse.gateway.rate_limit import MemoryRateLimitStore, RateLimiter, RateLimitStore
-from gatehouse.gateway.rate_limit_middleware import RateLimitMiddleware
+from gatehouse.gateway.edge.stage import EdgeStage, Endpoint
+from gatehouse.gateway.metrics import CONFIG_RELOADS
+from gatehouse.gateway.ops import AdminApp, Readiness, healthz, readyz
+from gatehouse.gateway.proxy.upstream import UpstreamPool
+from gatehouse.gateway.proxy.websocket import LiveSockets
+from gatehouse.gateway.rate_limit import MemoryRateLimitStore, RateLimitStore
 from gatehouse.gateway.rate_limit_redis import RedisRateLimitStore
-from gatehouse.gateway.routing import RouteTable, RoutingMiddleware
-from gatehouse.gateway.security_headers import SecurityHeadersMiddleware
+from gatehouse.gateway.revocation import RevocationList, RevocationPoller
+from gatehouse.gateway.server import uvicorn_options
 from gatehouse.gateway.settings import GatewaySettings
-from gatehouse.gateway.upstreams import UpstreamClient, close_upstreams, open_upstreams
-from gatehouse.gateway.websocket_proxy import WebSocketProxy
 
 log = logging.getLogger("gatehouse.gateway")
+RETIRE_AFTER = (
+    60.0  # seconds an upstream pool replaced by a reload keeps serving in-flight requests
+)
 
 
 def create_app(settings: GatewaySettings, *, config: GatewayConfig | None = None) -> Gateway:
@@ -50,45 +52,85 @@ def create_app(settings: GatewaySettings, *, config: GatewayConfig | None = None
 class Resources:
     verifier: JWTVerifier
     store: RateLimitStore
-    upstreams: dict[str, UpstreamClient]
-
-    async def close(self) -> None:
-        await close_upstreams(self.upstreams)
-        await self.store.close()
-        await self.verifier.close()
+    revocations: RevocationList = field(default_factory=RevocationList)
+    live: LiveSockets = field(default_factory=LiveSockets)
+    upstreams: dict[str, UpstreamPool] = field(default_factory=dict)
 
 
 class Gateway:
-    """Handles the lifespan itself and runs the pipeline it built at start-up."""
+    """Handles the lifespan itself and runs the current stage."""
 
     def __init__(self, settings: GatewaySettings, config: GatewayConfig) -> None:
         self.settings = settings
         self.config = config
         self.resources: Resources | None = None
-        self._pipeline: ASGIApp | None = None
+        self.stage: EdgeStage | None = None
+        self.readiness: Readiness | None = None
+        self.admin = AdminApp(lambda: self.readiness)
+        self._poller: RevocationPoller | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        stage = self.stage
+        if stage is not None and scope["type"] != "lifespan":
+            await stage(scope, receive, send)
+        elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif self._pipeline is not None:
-            await self._pipeline(scope, receive, send)
         else:
             await _not_started(scope, send)
 
+    def server_options(self) -> dict[str, Any]:
+        """What ``uvicorn.Config`` needs to serve this app with the edge's wire limits."""
+        return uvicorn_options(lambda: self.config.limits)
+
+    # -- lifespan -----------------------------------------------------------------------
+
     async def startup(self) -> None:
-        self.resources = await open_resources(self.settings, self.config)
-        self._pipeline = build_pipeline(self.config, self.settings, self.resources)
+        settings = self.settings
+        verifier = JWTVerifier(settings.issuer(), settings.oidc_audience)
+        await verifier.start()
+        store: RateLimitStore
+        if settings.redis_url:
+            store = RedisRateLimitStore(settings.redis_url, settings.rate_limit_prefix)
+        else:
+            store = MemoryRateLimitStore()
+        self.resources = res = Resources(verifier, store)
+        self.readiness = Readiness(verifier, store, settings.rate_limit_fail_open, self._pools)
+        self._apply(self.config)
+        self._poller = RevocationPoller(
+            res.revocations,
+            self._auth_base,
+            self._auth_session,
+            lambda: self.config.revocation_poll,
+            lambda: _close_revoked(res),
+        )
+        self._poller.start()
+        self._watch()
         log.info(
             "gateway ready: %d routes, upstreams %s",
             len(self.config.routes),
-            {n: u.url for n, u in self.config.upstreams.items()},
+            {n: list(u.urls) for n, u in self.config.upstreams.items()},
         )
 
     async def shutdown(self) -> None:
-        self._pipeline = None
-        if self.resources is not None:
-            await self.resources.close()
-            self.resources = None
+        self.stage = None
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if self._poller is not None:
+            await self._poller.stop()
+        for task in list(self._retiring):
+            task.cancel()
+        res, self.resources = self.resources, None
+        if res is not None:
+            for pool in res.upstreams.values():
+                await pool.close()
+            await res.store.close()
+            await res.verifier.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -106,47 +148,112 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    # -- reload -------------------------------------------------------------------------
 
-async def open_resources(settings: GatewaySettings, config: GatewayConfig) -> Resources:
-    verifier = JWTVerifier(settings.issuer(), settings.oidc_audience)
-    await verifier.start()
-    store: RateLimitStore
-    if settings.redis_url:
-        store = RedisRateLimitStore(settings.redis_url, settings.rate_limit_prefix)
-    else:
-        store = MemoryRateLimitStore()
-    return Resources(verifier, store, open_upstreams(config.upstreams))
+    def reload(self) -> bool:
+        """Re-read the config; apply it when valid. False (and the old config) when not."""
+        try:
+            config = load_config(self.settings.config_path, self.settings.upstream_overrides())
+        except ConfigurationError as exc:
+            CONFIG_RELOADS.labels("rejected").inc()
+            log.error("config reload rejected, the running config stays: %s", exc.detail)
+            return False
+        if config == self.config:
+            CONFIG_RELOADS.labels("unchanged").inc()
+            return True
+        self._apply(config)
+        CONFIG_RELOADS.labels("applied").inc()
+        log.info("config reloaded: %d routes", len(config.routes))
+        return True
+
+    def _apply(self, config: GatewayConfig) -> None:
+        """Build the stage for ``config`` and swap it in (one assignment)."""
+        res = self.resources
+        assert res is not None, "startup() first"
+        old = res.upstreams
+        pools = {
+            name: old[name] if name in old and old[name].config == up else UpstreamPool(name, up)
+            for name, up in config.upstreams.items()
+        }
+        stage = EdgeStage(
+            config,
+            verifier=res.verifier,
+            store=res.store,
+            fail_open=self.settings.rate_limit_fail_open,
+            revocations=res.revocations,
+            upstreams=pools,
+            live=res.live,
+            endpoints=self._endpoints(),
+        )
+        res.upstreams = pools
+        self.config, self.stage = config, stage
+        for name, pool in old.items():
+            if pools.get(name) is not pool:
+                self._retire(pool)
+
+    def _retire(self, pool: UpstreamPool) -> None:
+        async def close_later() -> None:
+            try:
+                await asyncio.sleep(RETIRE_AFTER)
+            finally:
+                await pool.close()
+
+        task = asyncio.create_task(close_later())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    def _watch(self) -> None:
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload)
+        path, interval = self.settings.config_path, self.settings.config_watch
+        if path is not None and interval > 0:
+            self._watcher = asyncio.create_task(_watch_file(path, interval, self.reload))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _pools(self) -> dict[str, UpstreamPool]:
+        return self.resources.upstreams if self.resources else {}
+
+    def _auth_base(self) -> str | None:
+        pool = self._pools().get("auth")
+        return pool.pick().base if pool else None
+
+    def _auth_session(self) -> Any:
+        return self._pools()["auth"].session
+
+    def _endpoints(self) -> dict[str, Endpoint]:
+        async def health(ex: Any, send: Send) -> None:
+            await healthz(send)
+
+        async def ready(ex: Any, send: Send) -> None:
+            assert self.readiness is not None
+            await readyz(self.readiness, send)
+
+        return {"/healthz": health, "/readyz": ready}
 
 
-def build_pipeline(config: GatewayConfig, settings: GatewaySettings, res: Resources) -> ASGIApp:
-    addresses = ClientAddress(config.trusted_proxies)
-    limiter = RateLimiter(res.store, config.rate_limits, fail_open=settings.rate_limit_fail_open)
-    app: ASGIApp = _Dispatch(
-        HttpProxy(res.upstreams, addresses),
-        WebSocketProxy(res.upstreams, addresses, config.limits.max_ws_frame_bytes),
-    )
-    app = BodyLimitMiddleware(app, config.limits.max_body_bytes)
-    app = AuthorizationMiddleware(app)
-    app = RateLimitMiddleware(app, limiter, addresses)
-    app = AuthenticationMiddleware(app, res.verifier)
-    app = RoutingMiddleware(app, RouteTable(config.routes))
-    app = OpsMiddleware(app, Readiness(res.verifier, limiter, res.upstreams))
-    app = ProblemMiddleware(app)
-    app = REDMiddleware(app, "gateway")
-    app = SecurityHeadersMiddleware(app)
-    return RequestIdMiddleware(app)
+def _close_revoked(res: Resources) -> None:
+    if closed := res.live.close_revoked(res.revocations.is_revoked):
+        log.info("closed %d WebSockets of revoked sessions", closed)
 
 
-class _Dispatch:
-    def __init__(self, http: ASGIApp, websocket: ASGIApp) -> None:
-        self.http = http
-        self.websocket = websocket
+async def _watch_file(path: Path, interval: float, reload: Any) -> None:
+    """Reload when the file's modification time or size changes (atomic renames included)."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self.http(scope, receive, send)
-        elif scope["type"] == "websocket":
-            await self.websocket(scope, receive, send)
+    def stamp() -> tuple[float, int] | None:
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        return info.st_mtime, info.st_size
+
+    last = stamp()
+    while True:
+        await asyncio.sleep(interval)
+        now = stamp()
+        if now is not None and now != last:
+            last = now
+            reload()
 
 
 async def _not_started(scope: Scope, send: Send) -> None:
@@ -154,4 +261,4 @@ async def _not_started(scope: Scope, send: Send) -> None:
     if scope["type"] == "http":
         await send_problem(send, error, scope.get("path"))
     elif scope["type"] == "websocket":
-        await reject_websocket(scope, send, error)
+        await send({"type": "websocket.close", "code": 1013, "reason": "not started"})

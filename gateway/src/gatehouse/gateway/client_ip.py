@@ -8,10 +8,9 @@ right to left and the first address that is not a trusted proxy is the client
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from gatehouse.common.types import Scope
-from gatehouse.gateway.asgi import CLIENT_IP
 
 
 class ClientAddress:
@@ -31,32 +30,20 @@ class ClientAddress:
             return False
         return any(ip in network for network in self._trusted)
 
-    def client_ip(self, scope: Scope) -> str:
-        """The client's IP for this request (computed once, kept in the scope)."""
-        cached = scope.get(CLIENT_IP)
-        if isinstance(cached, str):
-            return cached
-        address = self._resolve(scope)
-        scope[CLIENT_IP] = address
-        return address
-
-    def _resolve(self, scope: Scope) -> str:
+    def client_ip(self, scope: Scope, forwarded_for: Sequence[bytes] = ()) -> str:
+        """The client's IP: the peer, or the right-most untrusted X-Forwarded-For entry."""
         peer = self.peer(scope)
-        if not self.is_trusted(peer):
+        if not forwarded_for or not self.is_trusted(peer):
             return peer
-        chain = _forwarded_for(scope)
+        chain = [a.decode("latin-1") for a in forwarded_for]
         for address in reversed(chain):
             if not self.is_trusted(address):
                 return address
-        return chain[0] if chain else peer
+        return chain[0]
 
-    def forwarded_for(self, scope: Scope) -> str:
+    def forwarded_for(self, scope: Scope, forwarded_for: Sequence[bytes] = ()) -> bytes:
         """The X-Forwarded-For to send upstream: the trusted chain plus the peer."""
-        peer = self.peer(scope)
-        chain = _forwarded_for(scope) if self.is_trusted(peer) else []
-        return ", ".join([*chain, peer])
-
-
-def _forwarded_for(scope: Scope) -> list[str]:
-    values = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-forwarded-for"]
-    return [a.strip() for value in values for a in value.split(",") if a.strip()]
+        peer = self.peer(scope).encode()
+        if forwarded_for and self.is_trusted(self.peer(scope)):
+            return b", ".join([*forwarded_for, peer])
+        return peer

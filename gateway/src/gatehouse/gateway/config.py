@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,24 +36,59 @@ class Timeouts(_Model):
 
 
 class BreakerPolicy(_Model):
+    """Trips on the upstream's health only: connect errors, timeouts, 502/503/504."""
+
     fail_max: int = Field(5, ge=1)
-    reset_timeout: float = Field(30.0, gt=0)
+    # The first open period; each failed half-open trial doubles it up to max_reset_timeout.
+    reset_timeout: float = Field(2.0, gt=0)
+    max_reset_timeout: float = Field(30.0, gt=0)
+    # A half-open trial that has not answered within this many seconds frees the slot.
+    trial_timeout: float = Field(5.0, gt=0)
+
+
+class RetryPolicy(_Model):
+    """Retries: idempotent requests on a reused connection that failed before any byte,
+    and any request whose connection to one replica was refused (sent to another)."""
+
+    budget_ratio: float = Field(0.2, ge=0, description="retries per request, at most")
+    min_per_second: float = Field(5.0, ge=0, description="retries always allowed")
+
+
+class ReplicaHealth(_Model):
+    """Passive health: a replica that refuses connections is left out for a while."""
+
+    eject_for: float = Field(2.0, gt=0, description="seconds, doubled per new failure")
+    max_eject_for: float = Field(30.0, gt=0)
 
 
 class Upstream(_Model):
-    url: str
+    urls: tuple[str, ...] = Field(min_length=1)
     timeouts: Timeouts = Timeouts()
     pool_size: int = Field(100, ge=1)
     breaker: BreakerPolicy = BreakerPolicy()
-    # The pool under the httpx API: aiohttp's (fast, the default) or httpcore's (plain
-    # httpx, several times the CPU per request: bench/RESULTS.md).
-    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    retry: RetryPolicy = RetryPolicy()
+    health: ReplicaHealth = ReplicaHealth()
 
-    @field_validator("url")
+    @model_validator(mode="before")
     @classmethod
-    def _url(cls, value: str) -> str:
-        check_url(value, "url", ("http", "https"))
-        return value.rstrip("/")
+    def _one_url(cls, data: Any) -> Any:
+        """``url: X`` is short for ``urls: [X]``."""
+        if isinstance(data, dict) and "url" in data:
+            data = dict(data)
+            url = data.pop("url")
+            if "urls" in data:
+                raise ValueError("give url or urls, not both")
+            data["urls"] = [url]
+        return data
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_upstream_url(url) for url in value)
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
 
 
 class RateLimitPolicy(_Model):
@@ -64,6 +99,46 @@ class RateLimitPolicy(_Model):
 class Limits(_Model):
     max_body_bytes: int = Field(1_048_576, ge=0)
     max_ws_frame_bytes: int = Field(65_536, ge=1)
+    max_header_count: int = Field(100, ge=1)
+    max_header_bytes: int = Field(16_384, ge=256, description="the whole request head")
+    max_url_bytes: int = Field(8_192, ge=64)
+    header_timeout: float = Field(10.0, gt=0, description="seconds to receive a request head")
+    body_timeout: float = Field(30.0, gt=0, description="seconds to receive a request body")
+    # What a WebSocket without an Authorization header may do before its auth message.
+    ws_auth_timeout: float = Field(5.0, gt=0)
+    ws_auth_max_bytes: int = Field(16_384, ge=256)
+
+
+class Cors(_Model):
+    """Cross-origin access for a route group; preflight requests are answered by the gateway."""
+
+    allow_origins: tuple[str, ...] = Field(min_length=1)
+    allow_headers: tuple[str, ...] = (
+        "authorization",
+        "content-type",
+        "if-match",
+        "idempotency-key",
+    )
+    expose_headers: tuple[str, ...] = (
+        "etag",
+        "location",
+        "ratelimit",
+        "ratelimit-policy",
+        "retry-after",
+        "x-request-id",
+    )
+    allow_credentials: bool = False
+    max_age: int = Field(600, ge=0)
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and (
+                not origin.startswith(("http://", "https://")) or origin.endswith("/")
+            ):
+                raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
+        return value
 
 
 class Route(_Model):
@@ -77,6 +152,9 @@ class Route(_Model):
     roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     rate_limit: str | None = "default"
     websocket: bool = False
+    # Media types a request body must have (415 otherwise); None accepts any.
+    content_types: tuple[str, ...] | None = None
+    cors: str | None = None  # a key of the top-level ``cors`` section
 
     @field_validator("prefix")
     @classmethod
@@ -113,13 +191,16 @@ class Route(_Model):
         return self.prefix
 
     def allowed_methods(self) -> tuple[str, ...]:
-        if self.methods is not None:
-            return self.methods
-        return tuple(self.roles) if self.roles else _ALL_METHODS
+        """The methods this route answers, HEAD wherever GET is, in a stable order."""
+        named = set(self.methods if self.methods is not None else self.roles or _ALL_METHODS)
+        if "GET" in named:
+            named.add("HEAD")
+        return tuple(m for m in _ALL_METHODS if m in named) + tuple(
+            sorted(named - set(_ALL_METHODS))
+        )
 
     def allows(self, method: str) -> bool:
-        allowed = self.allowed_methods()
-        return method in allowed or (method == "HEAD" and "GET" in allowed)
+        return method in self.allowed_methods()
 
     def roles_for(self, method: str) -> tuple[str, ...]:
         """Roles of which the caller needs one; empty means any authenticated caller."""
@@ -131,12 +212,31 @@ class Route(_Model):
         return _is_path_prefix(self.prefix, path)
 
 
+class WebSocketLimits(_Model):
+    max_per_user: int = Field(8, ge=1, description="concurrent sockets of one user")
+
+
+class LoginLimits(_Model):
+    """Extra limits on the public login routes, keyed by the username tried and the IP."""
+
+    routes: tuple[str, ...] = ("/auth/token",)
+    per_username: RateLimitPolicy = RateLimitPolicy(limit=10, window=60)
+    per_ip: RateLimitPolicy = RateLimitPolicy(limit=30, window=60)
+
+
 class GatewayConfig(_Model):
     upstreams: dict[str, Upstream]
     routes: tuple[Route, ...]
     rate_limits: dict[str, RateLimitPolicy] = Field(default_factory=dict)
     limits: Limits = Limits()
     trusted_proxies: tuple[str, ...] = ()
+    cors: dict[str, Cors] = Field(default_factory=dict)
+    websockets: WebSocketLimits = WebSocketLimits()
+    login: LoginLimits = LoginLimits()
+    revocation_poll: float = Field(2.0, gt=0, description="seconds between revocation polls")
+    # The public base URL clients use (no trailing slash); links and the issuer's
+    # discovery document are rewritten to it. None: the request's own Host.
+    public_url: str | None = None
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -162,15 +262,37 @@ class GatewayConfig(_Model):
                 problems.append(f"routes[{i}].upstream: unknown upstream {route.upstream!r}")
             if route.rate_limit is not None and route.rate_limit not in self.rate_limits:
                 problems.append(f"routes[{i}].rate_limit: unknown policy {route.rate_limit!r}")
+            if route.cors is not None and route.cors not in self.cors:
+                problems.append(f"routes[{i}].cors: unknown cors group {route.cors!r}")
         return problems
 
-    def with_upstream_urls(self, urls: dict[str, str]) -> GatewayConfig:
-        """A copy whose upstreams listed in ``urls`` point at the given URLs."""
+    def with_upstream_urls(self, urls: Mapping[str, str | tuple[str, ...]]) -> GatewayConfig:
+        """A copy whose upstreams listed in ``urls`` point at the given URLs.
+
+        Names match case-insensitively with ``-`` and ``_`` alike (environment
+        variables cannot spell ``-``); a name that matches no upstream is an error.
+        """
         upstreams = dict(self.upstreams)
-        for name, url in urls.items():
-            if name in upstreams:
-                upstreams[name] = upstreams[name].model_copy(update={"url": url})
+        by_key = {_env_key(name): name for name in upstreams}
+        for key, replicas in urls.items():
+            name = by_key.get(_env_key(key))
+            if name is None:
+                raise ConfigurationError(
+                    f"GATEHOUSE_UPSTREAM_{_env_key(key)}_URL",
+                    "no upstream of that name in the config",
+                )
+            listed = (replicas,) if isinstance(replicas, str) else tuple(replicas)
+            upstreams[name] = upstreams[name].model_copy(update={"urls": listed})
         return self.model_copy(update={"upstreams": upstreams})
+
+
+def _env_key(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _upstream_url(value: str) -> str:
+    check_url(value, "url", ("http", "https"))
+    return value.rstrip("/")
 
 
 def _method(value: str) -> str:
@@ -187,7 +309,7 @@ def _is_path_prefix(prefix: str, path: str) -> bool:
 
 
 def load_config(
-    path: Path | None = None, upstream_urls: dict[str, str] | None = None
+    path: Path | None = None, upstream_urls: Mapping[str, str | tuple[str, ...]] | None = None
 ) -> GatewayConfig:
     """Read and validate a config file (default: the packaged ``gateway.yaml``)."""
     source = str(path) if path else "gateway.yaml (packaged)"

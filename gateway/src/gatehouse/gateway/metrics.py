@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 UPSTREAM_REQUESTS = Counter(
@@ -33,3 +37,48 @@ RATE_LIMIT_STORE_ERRORS = Counter(
 WS_CONNECTIONS = Gauge(
     "gatehouse_gateway_websocket_connections", "WebSocket connections being proxied."
 )
+REVOCATIONS = Gauge(
+    "gatehouse_gateway_revocations", "Revoked sessions and subjects the gateway refuses now."
+)
+REVOCATION_POLLS = Counter(
+    "gatehouse_gateway_revocation_polls_total",
+    "Polls of the auth service's revocation list, by outcome (ok or error).",
+    ["outcome"],
+)
+CONFIG_RELOADS = Counter(
+    "gatehouse_gateway_config_reloads_total",
+    "Configuration reloads, by outcome (applied, rejected, unchanged).",
+    ["outcome"],
+)
+RETRIES = Counter(
+    "gatehouse_gateway_upstream_retries_total",
+    "Requests sent again: to another replica (refused) or on a fresh connection (stale).",
+    ["upstream", "reason"],
+)
+
+_observers: dict[tuple[str, str], Callable[[int], None]] = {}
+
+
+def upstream_observer(route: str, upstream: str) -> Callable[[int], None]:
+    """A function recording one upstream outcome (status, 0 when none) and its latency."""
+    observer = _observers.get((route, upstream))
+    if observer is not None:
+        return _timed(observer)
+    statuses: dict[int, Any] = {}
+    latency = UPSTREAM_LATENCY.labels(upstream)
+
+    def observe(status: int, elapsed: float) -> None:
+        counter = statuses.get(status)
+        if counter is None:
+            counter = statuses[status] = UPSTREAM_REQUESTS.labels(route, upstream, str(status))
+        counter.inc()
+        if status:
+            latency.observe(elapsed)
+
+    _observers[(route, upstream)] = observe  # type: ignore[assignment]
+    return _timed(observe)
+
+
+def _timed(observe: Callable[..., None]) -> Callable[[int], None]:
+    start = time.perf_counter()
+    return lambda status: observe(status, time.perf_counter() - start)

@@ -1,47 +1,62 @@
-"""The gateway's own endpoints: ``/healthz``, ``/readyz`` and ``/metrics`` (pure ASGI)."""
+"""The gateway's own endpoints: health and readiness on both ports, metrics on the admin port.
+
+``/metrics`` names internal routes and counts login failures, so it is served only
+on the admin port (``GATEHOUSE_ADMIN_PORT``), apart from public traffic, as Kong
+and Envoy keep theirs.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatehouse.common.errors import ServiceUnavailable
-from gatehouse.common.tokens import JWTVerifier
-from gatehouse.common.types import ASGIApp, Receive, Scope, Send
-from gatehouse.gateway.rate_limit import RateLimiter, StoreUnavailable
-from gatehouse.gateway.upstreams import UpstreamClient
-
-
-@dataclass(frozen=True)
-class _Template:
-    """A route-template stand-in so the RED metrics label these endpoints by name."""
-
-    path: str
-
+from gatehouse.common.types import Receive, Scope, Send
+from gatehouse.gateway.proxy.upstream import UpstreamPool
+from gatehouse.gateway.rate_limit import RateLimitStore, StoreUnavailable
 
 Check = dict[str, Any]
 
 
+class KeySource(Protocol):
+    issuer: str
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def refresh(self, *, force: bool = False) -> None: ...
+
+
 class Readiness:
-    """Per-check detail; not ready when the JWKS is not loaded or a store that must work fails."""
+    """Per-check detail; not ready when the JWKS is not loaded or a store that must work fails.
+
+    An open breaker is a fact about an upstream, not about this replica: it is
+    reported (``upstream:<name>``) but never makes the gateway unready.
+    """
 
     def __init__(
-        self, verifier: JWTVerifier, limiter: RateLimiter, upstreams: dict[str, UpstreamClient]
+        self,
+        verifier: KeySource,
+        store: RateLimitStore,
+        fail_open: bool,
+        upstreams: Any,
     ) -> None:
         self.verifier = verifier
-        self.limiter = limiter
-        self.upstreams = upstreams
+        self.store = store
+        self.fail_open = fail_open
+        self.upstreams = upstreams  # a callable returning the current pools
 
     async def report(self) -> tuple[bool, dict[str, Check]]:
         checks = {"jwks": await self._jwks(), "rate_limit_store": await self._store()}
-        checks["breakers"] = {
-            "ok": True,  # an open circuit is a fact about an upstream, not about this replica
-            "states": {name: u.breaker.state for name, u in self.upstreams.items()},
-        }
+        pools: dict[str, UpstreamPool] = self.upstreams()
+        for name, pool in pools.items():
+            checks[f"upstream:{name}"] = {
+                "ok": pool.breaker.state != "open",
+                "detail": f"breaker {pool.breaker.state}",
+                "required": False,
+            }
         ready = all(c["ok"] or not c.get("required", True) for c in checks.values())
         return ready, checks
 
@@ -51,54 +66,34 @@ class Readiness:
                 await self.verifier.refresh()
             except ServiceUnavailable as exc:
                 return {"ok": False, "detail": exc.detail}
-        return {"ok": self.verifier.ready, "issuer": self.verifier.issuer}
+        ok = self.verifier.ready
+        return {"ok": ok, "detail": f"keys of {self.verifier.issuer}" if ok else "no keys loaded"}
 
     async def _store(self) -> Check:
-        store = self.limiter.store
         # When failing open the gateway still serves without the store, so it stays ready.
-        check: Check = {"ok": True, "store": store.name, "required": not self.limiter.fail_open}
+        check: Check = {"ok": True, "detail": self.store.name, "required": not self.fail_open}
         try:
-            await store.ping()
+            await self.store.ping()
         except StoreUnavailable as exc:
-            check.update(ok=False, detail=str(exc))
+            check.update(ok=False, detail=f"{self.store.name}: {exc}")
         return check
 
 
-class OpsMiddleware:
-    def __init__(self, app: ASGIApp, readiness: Readiness) -> None:
-        self.app = app
-        self.readiness = readiness
-        self.endpoints: dict[str, Callable[[Send], Awaitable[None]]] = {
-            "/healthz": self._healthz,
-            "/readyz": self._readyz,
-            "/metrics": self._metrics,
-        }
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.endpoints.get(scope["path"]) if scope["type"] == "http" else None
-        if endpoint is None or scope["method"] not in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = _Template(scope["path"])
-        await endpoint(send)
-
-    async def _healthz(self, send: Send) -> None:
-        await _json(send, 200, {"status": "ok"})
-
-    async def _readyz(self, send: Send) -> None:
-        ready, checks = await self.readiness.report()
-        body = {"status": "ready" if ready else "not_ready", "checks": checks}
-        await _json(send, 200 if ready else 503, body)
-
-    async def _metrics(self, send: Send) -> None:
-        await _respond(send, 200, CONTENT_TYPE_LATEST.encode(), generate_latest())
+async def healthz(send: Send) -> None:
+    await respond_json(send, 200, {"status": "ok"})
 
 
-async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
-    await _respond(send, status, b"application/json", json.dumps(body).encode())
+async def readyz(readiness: Readiness, send: Send) -> None:
+    ready, checks = await readiness.report()
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    await respond_json(send, 200 if ready else 503, body)
 
 
-async def _respond(send: Send, status: int, content_type: bytes, body: bytes) -> None:
+async def respond_json(send: Send, status: int, body: Any) -> None:
+    await respond(send, status, b"application/json", json.dumps(body).encode())
+
+
+async def respond(send: Send, status: int, content_type: bytes, body: bytes) -> None:
     headers = [
         (b"content-type", content_type),
         (b"content-length", b"%d" % len(body)),
@@ -106,3 +101,38 @@ async def _respond(send: Send, status: int, content_type: bytes, body: bytes) ->
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class AdminApp:
+    """The admin port: ``/metrics``, ``/healthz``, ``/readyz`` (pure ASGI, no lifespan)."""
+
+    def __init__(self, readiness: Any) -> None:
+        self.readiness = readiness  # a callable returning the current Readiness or None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if scope["method"] not in ("GET", "HEAD"):
+            await respond_json(send, 405, {"status": "method not allowed"})
+        elif path == "/metrics":
+            await respond(send, 200, CONTENT_TYPE_LATEST.encode(), generate_latest())
+        elif path == "/healthz":
+            await healthz(send)
+        elif path == "/readyz" and (readiness := self.readiness()) is not None:
+            await readyz(readiness, send)
+        else:
+            await respond_json(send, 404, {"status": "not found"})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -104,7 +104,12 @@ class RateLimiter:
 
     async def check(self, policy_name: str, key: str) -> Decision | None:
         """The decision, or None when the store failed and the limiter fails open."""
-        policy = self.policies[policy_name]
+        return await self.check_policy(policy_name, self.policies[policy_name], key)
+
+    async def check_policy(
+        self, policy_name: str, policy: RateLimitPolicy, key: str
+    ) -> Decision | None:
+        """Like :meth:`check` for a policy that is not in the named set."""
         try:
             decision = await self.store.hit(f"{policy_name}:{key}", policy.limit, policy.window)
         except StoreUnavailable as exc:
@@ -134,6 +139,16 @@ def policy_header(name: str, policy: RateLimitPolicy) -> bytes:
 def limit_header(name: str, decision: Decision) -> bytes:
     """``RateLimit`` per draft-11: remaining quota ``r`` and seconds to reset ``t``."""
     return f'"{name}";r={decision.remaining};t={_seconds(decision.reset)}'.encode()
+
+
+def limit_headers(
+    name: str, policy: RateLimitPolicy, decision: Decision
+) -> list[tuple[bytes, bytes]]:
+    """Both draft-11 fields for a response."""
+    return [
+        (b"ratelimit-policy", policy_header(name, policy)),
+        (b"ratelimit", limit_header(name, decision)),
+    ]
 
 
 def too_many(name: str, policy: RateLimitPolicy, decision: Decision) -> TooManyRequests:

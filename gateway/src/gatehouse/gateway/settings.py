@@ -2,53 +2,79 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, field_validator
-from pydantic_core.core_schema import ValidationInfo
+from pydantic import Field, field_validator, model_validator
 
 from gatehouse.common.settings import PORTS, CommonSettings, check_url
 
-_UPSTREAM_VARIABLES = {
-    "upstream_authors_url": "GATEHOUSE_UPSTREAM_AUTHORS_URL",
-    "upstream_realtime_url": "GATEHOUSE_UPSTREAM_REALTIME_URL",
-    "upstream_auth_url": "GATEHOUSE_UPSTREAM_AUTH_URL",
-}
+_UPSTREAM_VARIABLE = re.compile(r"^GATEHOUSE_UPSTREAM_([A-Z0-9_]+)_URL$")
+ADMIN_PORT = 9000
 
 
 class GatewaySettings(CommonSettings):
     """Process settings; routes, upstreams and policies live in ``gateway.yaml``."""
 
     port: int = Field(PORTS["gateway"], validation_alias="GATEHOUSE_GATEWAY_PORT", ge=0, le=65535)
+    admin_port: int = Field(ADMIN_PORT, validation_alias="GATEHOUSE_ADMIN_PORT", ge=0, le=65535)
+    admin_host: str | None = Field(None, validation_alias="GATEHOUSE_ADMIN_HOST")
     config_path: Path | None = Field(None, validation_alias="GATEHOUSE_GATEWAY_CONFIG")
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
     rate_limit_prefix: str = Field("gatehouse:rl:", validation_alias="GATEHOUSE_RATE_LIMIT_PREFIX")
     rate_limit_fail_open: bool = Field(True, validation_alias="GATEHOUSE_RATE_LIMIT_FAIL_OPEN")
-    upstream_authors_url: str | None = Field(
-        None, validation_alias="GATEHOUSE_UPSTREAM_AUTHORS_URL"
-    )
-    upstream_realtime_url: str | None = Field(
-        None, validation_alias="GATEHOUSE_UPSTREAM_REALTIME_URL"
-    )
-    upstream_auth_url: str | None = Field(None, validation_alias="GATEHOUSE_UPSTREAM_AUTH_URL")
+    # Seconds between checks of the config file for changes (0: only SIGHUP reloads).
+    config_watch: float = Field(2.0, ge=0, validation_alias="GATEHOUSE_GATEWAY_CONFIG_WATCH")
+    # The launcher's way to point the three known upstreams somewhere; the environment's
+    # GATEHOUSE_UPSTREAM_<NAME>_URL works for any upstream name (see upstream_overrides).
+    upstream_authors_url: str | None = None
+    upstream_realtime_url: str | None = None
+    upstream_auth_url: str | None = None
 
     @field_validator("redis_url")
     @classmethod
     def _redis(cls, value: str | None) -> str | None:
         return check_url(value, "REDIS_URL", ("redis", "rediss", "unix"))
 
-    @field_validator("upstream_authors_url", "upstream_realtime_url", "upstream_auth_url")
-    @classmethod
-    def _upstream(cls, value: str | None, info: ValidationInfo) -> str | None:
-        variable = _UPSTREAM_VARIABLES[str(info.field_name)]
-        checked = check_url(value, variable, ("http", "https"))
-        return checked.rstrip("/") if checked else None
+    @model_validator(mode="after")
+    def _upstreams(self) -> Self:
+        self.upstream_overrides()  # a wrong URL fails start-up, naming its variable
+        return self
 
-    def upstream_overrides(self) -> dict[str, str]:
-        """Upstream name -> URL for every ``GATEHOUSE_UPSTREAM_<NAME>_URL`` that is set."""
-        urls = {
+    def admin_bind(self) -> str:
+        return self.admin_host if self.admin_host else self.host
+
+    def upstream_overrides(
+        self, environ: Mapping[str, str] | None = None
+    ) -> dict[str, tuple[str, ...]]:
+        """Upstream name -> replica URLs from every ``GATEHOUSE_UPSTREAM_<NAME>_URL``.
+
+        The value is one URL or several separated by commas (replicas the gateway
+        balances across). ``<NAME>`` is the upstream's name in upper case with ``-``
+        written ``_``; it is matched against gateway.yaml when the config is loaded.
+        """
+        found: dict[str, tuple[str, ...]] = {}
+        for variable, value in (os.environ if environ is None else environ).items():
+            if (match := _UPSTREAM_VARIABLE.match(variable)) and value.strip():
+                found[match.group(1).lower()] = _urls(variable, value)
+        given = {
             "authors": self.upstream_authors_url,
             "realtime": self.upstream_realtime_url,
             "auth": self.upstream_auth_url,
         }
-        return {name: url for name, url in urls.items() if url}
+        for name, given_url in given.items():
+            if given_url:
+                found[name] = _urls(f"GATEHOUSE_UPSTREAM_{name.upper()}_URL", given_url)
+        return found
+
+
+def _urls(variable: str, value: str) -> tuple[str, ...]:
+    urls = []
+    for url in (part.strip() for part in value.split(",")):
+        checked = check_url(url, variable, ("http", "https"))
+        if checked:
+            urls.append(checked.rstrip("/"))
+    return tuple(urls)

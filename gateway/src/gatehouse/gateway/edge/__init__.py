@@ -1,0 +1,1 @@
+"""The edge: one policy stage and one response decorator."""

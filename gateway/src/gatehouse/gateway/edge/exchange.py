@@ -1,0 +1,163 @@
+"""One request at the edge: its headers parsed once, and what the policy decided about it."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from gatehouse.common.errors import GatehouseError
+from gatehouse.common.identity import Principal
+from gatehouse.common.types import Scope
+from gatehouse.gateway.config import Route
+
+Headers = list[tuple[bytes, bytes]]
+
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Set by the gateway itself; a client's own values are never passed on.
+_REPLACED = frozenset(
+    {b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-request-id"}
+)
+# Headers that claim an identity or a client address: only the gateway may say these.
+_IDENTITY = frozenset(
+    {
+        b"x-roles",
+        b"x-role",
+        b"x-groups",
+        b"x-email",
+        b"forwarded",
+        b"x-real-ip",
+        b"x-client-ip",
+        b"true-client-ip",
+        b"remote-user",
+        b"x-remote-user",
+        b"x-authenticated-user",
+        b"x-authenticated-userid",
+        b"x-consumer-id",
+        b"x-consumer-username",
+    }
+)
+_IDENTITY_PREFIXES = (
+    b"x-user",
+    b"x-auth-request-",
+    b"x-forwarded-user",
+    b"x-forwarded-email",
+    b"x-forwarded-groups",
+    b"x-forwarded-preferred-username",
+    b"x-gatehouse-",
+)
+
+
+def is_identity_header(name: bytes) -> bool:
+    return name in _IDENTITY or name.startswith(_IDENTITY_PREFIXES)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """A request as the edge sees it. Built once from the ASGI scope; every stage reads it."""
+
+    scope: Scope
+    method: str
+    path: str
+    # The headers the edge reads (last value wins for single-valued ones).
+    authorization: bytes | None = None
+    content_length: bytes | None = None
+    content_type: bytes | None = None
+    content_encoding: bytes | None = None
+    chunked: bool = False
+    host: bytes | None = None
+    origin: bytes | None = None
+    preflight_method: bytes | None = None
+    forwarded_for: list[bytes] = field(default_factory=list)
+    forwarded_proto: bytes | None = None
+    forwarded_host: bytes | None = None
+    request_id: str = ""
+    # Client headers that may travel upstream (hop-by-hop, replaced and identity ones removed).
+    passed: Headers = field(default_factory=list)
+    started: float = 0.0
+    # Decided by the policy stage.
+    route: Route | None = None
+    principal: Principal | None = None
+    auth_error: GatehouseError | None = None
+    preflight: bool = False
+    client_ip: str = ""
+    peer_trusted: bool = False
+    forwarded_chain: bytes = b""  # the X-Forwarded-For to send upstream
+    rate_headers: Headers = field(default_factory=list)
+    cors_headers: Headers = field(default_factory=list)
+    status: int = 0
+    template: str = "<unmatched>"  # the metric label when no route matched
+    body: bytes | None = None
+
+    @classmethod
+    def parse(cls, scope: Scope) -> Exchange:
+        ex = cls(scope, scope.get("method", "GET"), scope["path"], started=time.perf_counter())
+        connection: list[bytes] = []
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                ex.authorization = value
+            elif name == b"content-length":
+                ex.content_length = value
+            elif name == b"content-type":
+                ex.content_type = value
+            elif name == b"content-encoding":
+                ex.content_encoding = value
+            elif name == b"transfer-encoding":
+                ex.chunked = True
+            elif name == b"host":
+                ex.host = value
+            elif name == b"origin":
+                ex.origin = value
+            elif name == b"access-control-request-method":
+                ex.preflight_method = value
+            elif name == b"x-forwarded-for":
+                ex.forwarded_for.extend(a.strip() for a in value.split(b",") if a.strip())
+            elif name == b"x-forwarded-proto":
+                ex.forwarded_proto = value
+            elif name == b"x-forwarded-host":
+                ex.forwarded_host = value
+            elif name == b"x-request-id":
+                if _REQUEST_ID.match(value):
+                    request_id = value.decode()
+            elif name == b"connection":
+                connection.extend(t.strip().lower() for t in value.split(b","))
+            if (
+                name in HOP_BY_HOP
+                or name in _REPLACED
+                or is_identity_header(name)
+                or (name == b"traceparent" and not _TRACEPARENT.match(value))
+            ):
+                continue
+            ex.passed.append((name, value))
+        if connection:
+            named = set(connection)
+            ex.passed = [(n, v) for n, v in ex.passed if n not in named]
+        ex.request_id = request_id or uuid.uuid4().hex
+        return ex
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or (self.content_length is not None and self.content_length != b"0")
+
+    @property
+    def media_type(self) -> str:
+        if self.content_type is None:
+            return ""
+        return self.content_type.split(b";", 1)[0].strip().lower().decode("latin-1")

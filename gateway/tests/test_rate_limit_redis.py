@@ -12,7 +12,11 @@ POLICY = {"default": {"limit": 5, "window": 60}, "login": {"limit": 5, "window":
 
 
 async def test_two_replicas_share_one_exact_limit(redis_namespace) -> None:
-    replicas = [RedisRateLimitStore(redis_namespace.url, redis_namespace.prefix) for _ in range(2)]
+    # A generous socket timeout: 100 concurrent first calls open many connections at once.
+    replicas = [
+        RedisRateLimitStore(redis_namespace.url, redis_namespace.prefix, timeout=5)
+        for _ in range(2)
+    ]
     try:
         calls = [replicas[i % 2].hit("user:alice", 25, 60) for i in range(100)]
         decisions = await asyncio.gather(*calls)

@@ -38,6 +38,9 @@ async def test_the_whole_flow_in_split_mode(
     processes.start("relay", ["run", "relay"], common)
     services = [f"http://127.0.0.1:{port}" for port in (auth_port, authors_port)]
     gateways = []
+    admin_ports = set()
+    while len(admin_ports) < 2:  # distinct: a port free now may be handed out twice
+        admin_ports.add(free_port())
     for replica in (1, 2):
         realtime_port, gateway_port = free_port(), free_port()
         processes.start(
@@ -51,7 +54,7 @@ async def test_the_whole_flow_in_split_mode(
             {
                 **common,
                 "GATEHOUSE_GATEWAY_PORT": str(gateway_port),
-                "GATEHOUSE_ADMIN_PORT": str(free_port()),
+                "GATEHOUSE_ADMIN_PORT": str(admin_ports.pop()),
                 "GATEHOUSE_UPSTREAM_AUTHORS_URL": f"http://127.0.0.1:{authors_port}",
                 "GATEHOUSE_UPSTREAM_REALTIME_URL": f"http://127.0.0.1:{realtime_port}",
                 "GATEHOUSE_UPSTREAM_AUTH_URL": f"http://127.0.0.1:{auth_port}",

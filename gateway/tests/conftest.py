@@ -51,6 +51,26 @@ async def issuer() -> AsyncIterator[TestIssuer]:
         yield issuer
 
 
+_OP = {"responses": {"200": {"description": "ok"}}}
+DOCUMENTS: dict[str, Any] = {
+    "/openapi.json": {
+        "openapi": "3.1.0",
+        "info": {"title": "upstream", "version": "1"},
+        "paths": {
+            "/v1/authors": {"get": _OP, "post": _OP},
+            "/v1/authors/{author_id}": {"get": _OP, "put": _OP, "delete": _OP, "trace": _OP},
+            "/auth/token": {"post": _OP},
+            "/internal/revocations": {"get": _OP},
+        },
+        "components": {"schemas": {"Author": {"type": "object"}}},
+    },
+    "/asyncapi.json": {
+        "asyncapi": "3.0.0",
+        "servers": {"gateway": {"host": "x", "protocol": "ws"}},
+    },
+}
+
+
 @dataclass
 class Upstream:
     """An upstream that echoes what it received; a few paths behave differently."""
@@ -70,6 +90,9 @@ class Upstream:
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == "/internal/revocations":
             await self.revocations(scope, send)
+            return
+        if scope["path"] in DOCUMENTS:
+            await send_json(send, 200, DOCUMENTS[scope["path"]])
             return
         body, chunks = b"", 0
         while True:

@@ -24,9 +24,11 @@ from gatehouse.common.problem import send_problem
 from gatehouse.common.tokens import JWTVerifier
 from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.gateway.config import GatewayConfig, load_config
+from gatehouse.gateway.edge.exchange import Exchange
 from gatehouse.gateway.edge.stage import EdgeStage, Endpoint
 from gatehouse.gateway.metrics import CONFIG_RELOADS
-from gatehouse.gateway.ops import AdminApp, Readiness, healthz, readyz
+from gatehouse.gateway.openapi import DOCS_CSP, DOCS_HTML, ApiDocuments
+from gatehouse.gateway.ops import AdminApp, Readiness, healthz, readyz, respond, respond_json
 from gatehouse.gateway.proxy.upstream import UpstreamPool
 from gatehouse.gateway.proxy.websocket import LiveSockets
 from gatehouse.gateway.rate_limit import MemoryRateLimitStore, RateLimitStore
@@ -183,7 +185,7 @@ class Gateway:
             revocations=res.revocations,
             upstreams=pools,
             live=res.live,
-            endpoints=self._endpoints(),
+            endpoints=self._endpoints(ApiDocuments(config, pools)),
         )
         res.upstreams = pools
         self.config, self.stage = config, stage
@@ -221,15 +223,36 @@ class Gateway:
     def _auth_session(self) -> Any:
         return self._pools()["auth"].session
 
-    def _endpoints(self) -> dict[str, Endpoint]:
-        async def health(ex: Any, send: Send) -> None:
+    def _endpoints(self, docs: ApiDocuments) -> dict[str, Endpoint]:
+        async def health(ex: Exchange, send: Send) -> None:
             await healthz(send)
 
-        async def ready(ex: Any, send: Send) -> None:
+        async def ready(ex: Exchange, send: Send) -> None:
             assert self.readiness is not None
             await readyz(self.readiness, send)
 
-        return {"/healthz": health, "/readyz": ready}
+        async def openapi(ex: Exchange, send: Send) -> None:
+            await respond_json(send, 200, await docs.openapi())
+
+        async def asyncapi(ex: Exchange, send: Send) -> None:
+            document = await docs.asyncapi()
+            if document is None:
+                raise ServiceUnavailable(
+                    "the realtime service's AsyncAPI is unavailable", retry_after=5
+                )
+            await respond_json(send, 200, document)
+
+        async def swagger(ex: Exchange, send: Send) -> None:
+            ex.csp = DOCS_CSP
+            await respond(send, 200, b"text/html; charset=utf-8", DOCS_HTML)
+
+        return {
+            "/healthz": health,
+            "/readyz": ready,
+            "/openapi.json": openapi,
+            "/asyncapi.json": asyncapi,
+            "/docs": swagger,
+        }
 
 
 def _close_revoked(res: Resources) -> None:

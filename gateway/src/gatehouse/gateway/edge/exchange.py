@@ -103,7 +103,7 @@ class Exchange:
     cors_headers: Headers = field(default_factory=list)
     status: int = 0
     template: str = "<unmatched>"  # the metric label when no route matched
-    body: bytes | None = None
+    csp: bytes | None = None  # replaces the default Content-Security-Policy when set
 
     @classmethod
     def parse(cls, scope: Scope) -> Exchange:

@@ -64,7 +64,12 @@ class Responder:
     def decorate(self, headers: Headers | tuple[tuple[bytes, bytes], ...]) -> Headers:
         ex = self.ex
         out = [h for h in headers if h[0] not in _OWNED]
-        out += SECURITY_HEADERS
+        if ex.csp is None:
+            out += SECURITY_HEADERS
+        else:  # a page of the gateway's own that loads scripts (/docs)
+            out += [
+                (n, ex.csp if n == b"content-security-policy" else v) for n, v in SECURITY_HEADERS
+            ]
         out.append((b"x-request-id", ex.request_id.encode()))
         if ex.rate_headers:
             out += ex.rate_headers

@@ -1,16 +1,25 @@
-"""Gateway cost per authenticated, RBAC-checked, rate-limited, proxied GET (DESIGN §11).
+"""Gateway cost per authenticated, RBAC-checked, rate-limited, proxied GET, as ratios (DESIGN §11).
 
-Starts auth, authors and the gateway as separate `gatehouse` processes (embedded
-defaults, logs at WARNING), creates one author with a ~1 KB body, then drives
-`GET /api/v1/authors/{id}` with wrk: once straight at authors, once through the
-gateway. Reports requests/s, latency percentiles and the gateway process's CPU
-time per request (from /proc, user+system).
+Every target proxies to the same static upstream (1 KB of JSON, uvicorn + httptools
++ uvloop, its own process), driven by wrk with the same connections and duration:
 
-    .venv/bin/python bench/gateway_overhead.py [--connections 32] [--seconds 10]
+    direct     the upstream itself
+    nginx      nginx as a plain reverse proxy (1 worker; apt-get install nginx if missing)
+    floor      the bare pure-ASGI proxy on aiohttp's client (bench/floor_proxy.py):
+               the Python floor
+    gateway    `gatehouse run gateway`: valid token, RBAC, rate limiting (memory store),
+               breaker, metrics
+    gw+redis   the same with REDIS_URL (the Redis store)
 
-``--profile FILE`` runs the gateway under cProfile (read the file with pstats).
+For each proxy it reports req/s, p50/p99 and the CPU time (user+system, /proc) of the
+proxy process per request, and the gateway's ratios to the floor and to nginx. The
+machine is shared: ``--runs N`` repeats the whole set and reports the median ratio;
+only ratios within one run are compared, never absolute figures across runs.
 
-Needs `wrk` (Debian: apt-get install wrk). Loopback only; bounded in time.
+    .venv/bin/python bench/gateway_overhead.py [--runs 3] [--connections 32] [--seconds 10]
+
+``--profile FILE`` runs the gateway under cProfile for one run (figures then inflate).
+Needs wrk and nginx (installed with apt-get when missing). Loopback only; bounded in time.
 """
 
 from __future__ import annotations
@@ -21,17 +30,38 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+HERE = Path(__file__).parent
 GATEHOUSE = str(Path(sys.executable).with_name("gatehouse"))
 PASSWORD = "bench-password-1"
-CONFIG = Path(__file__).parent / "gateway-bench.yaml"
+CONFIG = HERE / "gateway-bench.yaml"
+NGINX_CONF = """
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    upstream static {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://static;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
 
 
 def free_port() -> int:
@@ -40,28 +70,56 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(
-    mode: str, env: dict[str, str], folder: Path, profile: str | None = None
-) -> subprocess.Popen[bytes]:
-    log = (folder / f"{mode}.log").open("wb")
-    full = {**os.environ, "LOG_LEVEL": "WARNING", "GATEHOUSE_DEMO_PASSWORD": PASSWORD, **env}
-    for name in ("DATABASE_URL", "REDIS_URL", "AMQP_URL"):
-        full.pop(name, None)
-    command = [GATEHOUSE, "run", mode]
-    if profile:  # cProfile writes the file when the process ends (SIGTERM below)
-        command = [sys.executable, "-m", "cProfile", "-o", str(Path(profile).resolve()), *command]
-    return subprocess.Popen(command, env=full, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+def ensure_tools() -> None:
+    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
+    if shutil.which("nginx") is None and Path("/usr/sbin/nginx").exists():
+        missing.remove("nginx")
+    if missing:
+        print(f"installing {' '.join(missing)} with apt-get", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True)
 
 
-def wait_ready(url: str) -> None:
-    for _ in range(300):
+def nginx_binary() -> str:
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+class Processes:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> int:
+        log = (self.folder / f"{name}.log").open("wb")
+        full = {**os.environ, "LOG_LEVEL": "WARNING", "GATEHOUSE_DEMO_PASSWORD": PASSWORD}
+        for variable in ("DATABASE_URL", "REDIS_URL", "AMQP_URL"):
+            full.pop(variable, None)
+        full.update(env or {})
+        proc = subprocess.Popen(
+            command, env=full, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.procs[name] = proc
+        return proc.pid
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_http(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"{url} never became ready")
+    raise SystemExit(f"{url} never answered")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -69,101 +127,166 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(url: str, token: str, connections: int, seconds: int) -> dict[str, float]:
+def wrk(url: str, token: str | None, connections: int, seconds: int) -> dict[str, float]:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if token:
+        command += ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-H",
-            f"Authorization: Bearer {token}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
+        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 30
     ).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
-    result["requests"] = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    result = {"rps": float(_find(r"Requests/sec:\s+([\d.]+)", out))}
+    result["requests"] = float(_find(r"(\d+) requests in", out))
     for pct in ("50", "99"):
-        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        match = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
+        assert match is not None, out
+        value, unit = match.groups()
         result[f"p{pct}_ms"] = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     result["non_2xx"] = float(errors.group(1)) if errors else 0.0
     return result
 
 
+def _find(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match is not None, text
+    return match.group(1)
+
+
+def measure(
+    url: str, pid: int | None, token: str | None, args: argparse.Namespace
+) -> dict[str, float]:
+    wrk(url, token, args.connections, 2)  # warm-up: pools, caches, JIT-less but warm
+    before = cpu_seconds(pid) if pid else 0.0
+    result = wrk(url, token, args.connections, args.seconds)
+    if pid:
+        result["cpu_us"] = (cpu_seconds(pid) - before) / max(result["requests"], 1) * 1e6
+    return result
+
+
+def one_run(args: argparse.Namespace, folder: Path, run: int) -> dict[str, dict[str, float]]:
+    procs = Processes(folder)
+    ports = {
+        n: free_port() for n in ("upstream", "nginx", "floor", "auth", "gw", "gwr", "a1", "a2")
+    }
+    try:
+        py = sys.executable
+        procs.start("upstream", [py, str(HERE / "static_upstream.py"), str(ports["upstream"])])
+        upstream = f"http://127.0.0.1:{ports['upstream']}"
+        floor_pid = procs.start(
+            "floor", [py, str(HERE / "floor_proxy.py"), str(ports["floor"]), upstream]
+        )
+        conf = folder / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(dir=folder, upstream=ports["upstream"], port=ports["nginx"])
+        )
+        procs.start("nginx", [nginx_binary(), "-c", str(conf), "-g", "daemon off;"])
+        auth_env = {"GATEHOUSE_AUTH_PORT": str(ports["auth"]), "GATEHOUSE_PROFILE": "embedded"}
+        procs.start("auth", [GATEHOUSE, "run", "auth"], auth_env)
+        auth = f"http://127.0.0.1:{ports['auth']}"
+        wait_http(f"{auth}/readyz")
+        gateway_env = {
+            "GATEHOUSE_PROFILE": "embedded",
+            "GATEHOUSE_GATEWAY_CONFIG": str(CONFIG),
+            "GATEHOUSE_AUTH_PORT": str(ports["auth"]),
+            "GATEHOUSE_UPSTREAM_AUTHORS_URL": upstream,
+            "GATEHOUSE_UPSTREAM_REALTIME_URL": upstream,
+            "GATEHOUSE_UPSTREAM_AUTH_URL": auth,
+            "GATEHOUSE_RATE_LIMIT_STORE": "memory",
+        }
+        command = [GATEHOUSE, "run", "gateway"]
+        if args.profile and run == 0:
+            command = [py, "-m", "cProfile", "-o", str(Path(args.profile).resolve()), *command]
+        gw_pid = procs.start(
+            "gateway",
+            command,
+            {
+                **gateway_env,
+                "GATEHOUSE_GATEWAY_PORT": str(ports["gw"]),
+                "GATEHOUSE_ADMIN_PORT": str(ports["a1"]),
+            },
+        )
+        redis_env = {
+            **gateway_env,
+            "GATEHOUSE_GATEWAY_PORT": str(ports["gwr"]),
+            "GATEHOUSE_ADMIN_PORT": str(ports["a2"]),
+            "REDIS_URL": args.redis,
+            "GATEHOUSE_RATE_LIMIT_STORE": "redis",
+            "GATEHOUSE_RATE_LIMIT_PREFIX": f"bench:{os.getpid()}:{run}:",
+        }
+        gwr_pid = procs.start("gateway-redis", [GATEHOUSE, "run", "gateway"], redis_env)
+        for port in (ports["upstream"], ports["floor"], ports["nginx"]):
+            wait_http(f"http://127.0.0.1:{port}/v1/authors/bench")
+        for port in (ports["gw"], ports["gwr"]):
+            wait_http(f"http://127.0.0.1:{port}/readyz")
+        login = httpx.post(
+            f"{auth}/auth/token", json={"username": "editor", "password": PASSWORD}, timeout=10
+        )
+        login.raise_for_status()
+        token = login.json()["access_token"]
+        nginx_pid = (
+            int((folder / "nginx.pid").read_text()) if (folder / "nginx.pid").exists() else 0
+        )
+        nginx_worker = _child_of(nginx_pid) or nginx_pid
+        path = "/v1/authors/bench"
+        results = {
+            "direct": measure(upstream + path, None, None, args),
+            "nginx": measure(f"http://127.0.0.1:{ports['nginx']}{path}", nginx_worker, None, args),
+            "floor": measure(f"http://127.0.0.1:{ports['floor']}{path}", floor_pid, None, args),
+            "gateway": measure(f"http://127.0.0.1:{ports['gw']}/api{path}", gw_pid, token, args),
+            "gw+redis": measure(f"http://127.0.0.1:{ports['gwr']}/api{path}", gwr_pid, token, args),
+        }
+    finally:
+        procs.stop()
+    return results
+
+
+def _child_of(pid: int) -> int | None:
+    if not pid:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def report(run: int, results: dict[str, dict[str, float]]) -> dict[str, float]:
+    print(f"\nrun {run + 1}")
+    for name, r in results.items():
+        cpu = f"{r['cpu_us']:7.0f} us/req" if "cpu_us" in r else " " * 14
+        print(
+            f"  {name:9} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+            f"p99 {r['p99_ms']:6.2f} ms  {cpu}  non-2xx {r['non_2xx']:.0f}"
+        )
+    ratios = {
+        "gateway/floor": results["gateway"]["cpu_us"] / results["floor"]["cpu_us"],
+        "gateway/nginx": results["gateway"]["cpu_us"] / results["nginx"]["cpu_us"],
+        "floor/nginx": results["floor"]["cpu_us"] / results["nginx"]["cpu_us"],
+        "redis/memory": results["gw+redis"]["cpu_us"] / results["gateway"]["cpu_us"],
+        "gw+redis/floor": results["gw+redis"]["cpu_us"] / results["floor"]["cpu_us"],
+    }
+    print("  " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    return ratios
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument(
-        "--profile",
-        metavar="FILE",
-        help="run the gateway under cProfile and write the stats to FILE (CPU figures inflate)",
-    )
+    parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the gateway in run 1")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk not found: apt-get install wrk")
-    ports = {name: free_port() for name in ("gateway", "authors", "auth")}
-    env = {f"GATEHOUSE_{n.upper()}_PORT": str(p) for n, p in ports.items()}
-    env |= {
-        f"GATEHOUSE_UPSTREAM_{n.upper()}_URL": f"http://127.0.0.1:{p}"
-        for n, p in ports.items()
-        if n != "gateway"
+    ensure_tools()
+    print(f"connections={args.connections} seconds={args.seconds} runs={args.runs}")
+    all_ratios: list[dict[str, float]] = []
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            all_ratios.append(report(run, one_run(args, Path(tmp), run)))
+    medians: dict[str, Any] = {
+        key: statistics.median(r[key] for r in all_ratios) for key in all_ratios[0]
     }
-    env["GATEHOUSE_GATEWAY_CONFIG"] = str(CONFIG)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        subprocess.run([GATEHOUSE, "migrate"], cwd=folder, check=True, capture_output=True)
-        procs = {mode: start(mode, env, folder) for mode in ("auth", "authors")}
-        procs["gateway"] = start("gateway", env, folder, args.profile)
-        try:
-            run(ports, procs["gateway"].pid, args)
-        finally:
-            for proc in procs.values():
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=15)
-
-
-def run(ports: dict[str, int], gateway_pid: int, args: argparse.Namespace) -> None:
-    gateway, authors = (f"http://127.0.0.1:{ports[n]}" for n in ("gateway", "authors"))
-    for url in (f"http://127.0.0.1:{ports['auth']}", authors, gateway):
-        wait_ready(url)
-    login = httpx.post(f"{gateway}/auth/token", json={"username": "editor", "password": PASSWORD})
-    if login.status_code != 200:
-        raise SystemExit(f"login through the gateway failed: {login.status_code} {login.text}")
-    token = login.json()["access_token"]
-    for _ in range(50):  # authors may still be loading the issuer's keys: honour Retry-After
-        created = httpx.post(
-            f"{gateway}/api/v1/authors",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"name": "Bench Author", "bio": "x" * 900},
-        )
-        if created.status_code != 503:
-            break
-        time.sleep(0.2)
-    if created.status_code != 201:
-        raise SystemExit(f"creating an author failed: {created.status_code} {created.text}")
-    author = created.json()["id"]
-    wrk(f"{gateway}/api/v1/authors/{author}", token, args.connections, 2)  # warm-up
-    direct = wrk(f"{authors}/v1/authors/{author}", token, args.connections, args.seconds)
-    before = cpu_seconds(gateway_pid)
-    proxied = wrk(f"{gateway}/api/v1/authors/{author}", token, args.connections, args.seconds)
-    cpu = cpu_seconds(gateway_pid) - before
-    print(f"connections={args.connections} seconds={args.seconds} body~{len(created.content)} B")
-    for name, r in (("direct to authors", direct), ("through gateway", proxied)):
-        print(
-            f"{name:18} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
-            f"p99 {r['p99_ms']:.2f} ms  non-2xx {r['non_2xx']:.0f}"
-        )
-    print(
-        f"gateway CPU per request: {cpu / proxied['requests'] * 1e6:.0f} us "
-        f"({cpu:.2f} s CPU for {proxied['requests']:.0f} requests)"
-    )
+    print("\nmedian over runs: " + "  ".join(f"{k} {v:.2f}x" for k, v in medians.items()))
 
 
 if __name__ == "__main__":

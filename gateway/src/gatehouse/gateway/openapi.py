@@ -13,7 +13,7 @@ an upstream that cannot be reached is left out (and listed in ``x-missing``).
 from __future__ import annotations
 
 import asyncio
-import json
+import copy
 import logging
 import time
 from typing import Any
@@ -148,7 +148,7 @@ class ApiDocuments:
         document = await self.fetch(routes[0].upstream, "/asyncapi.json")
         if document is None:
             return None
-        document = json.loads(json.dumps(document))
+        document = copy.deepcopy(document)
         base = self.config.public_url
         for server in (document.get("servers") or {}).values():
             if isinstance(server, dict):
@@ -190,6 +190,4 @@ async def _get_json(pool: UpstreamPool, path: str) -> dict[str, Any] | None:
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         log.warning("no %s from upstream %s: %r", path, pool.name, exc)
         return None
-    if not isinstance(document, dict):
-        return None
-    return document
+    return dict(document) if isinstance(document, dict) else None

@@ -43,54 +43,71 @@ class _Refused(Exception):
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with deadlines and size limits on request heads and bodies."""
+    """uvicorn's httptools protocol with deadlines and size limits on request heads and bodies.
+
+    One timer per connection at most, re-armed only when it fires early: a request
+    moves a deadline (a float) instead of creating and cancelling a timer handle.
+    """
 
     limits_source: LimitsSource = Limits
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._limits = self.limits_source()
+        limits = self._limits = self.limits_source()
+        self._head_limit = limits.max_header_bytes + limits.max_url_bytes
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._on_deadline: Callable[[], None] = self._head_timed_out
         self._in_head = True
         self._head_bytes = 0
         self._header_count = 0
         self._refusal: GatehouseError | None = None
 
-    # -- connection and timers ------------------------------------------------------
+    # -- connection and deadlines ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self._limits.header_timeout, self._head_timed_out)
+        self._expect(self._limits.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, callback)
-
-    def _disarm(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        super().connection_lost(exc)
+
+    def _expect(self, seconds: float, on_deadline: Callable[[], None]) -> None:
+        """Call ``on_deadline`` unless ``_settle()`` comes within ``seconds``."""
+        self._deadline = self.loop.time() + seconds
+        self._on_deadline = on_deadline
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._deadline, self._tick)
+
+    def _settle(self) -> None:
+        self._deadline = None
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._deadline is None:
+            return
+        if self.loop.time() < self._deadline:  # moved since the timer was set
+            self._timer = self.loop.call_at(self._deadline, self._tick)
+            return
+        self._deadline = None
+        self._on_deadline()
 
     def _head_timed_out(self) -> None:
-        self._timer = None
         self._refuse(RequestTimeout("the request head did not arrive in time"))
 
     def _body_timed_out(self) -> None:
-        self._timer = None
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             return
-        if cycle.response_started:  # nothing sensible to send: just stop
-            cycle.disconnected = True
-            cycle.message_event.set()
-            self.transport.close()
-            return
         cycle.disconnected = True  # the app's own response, if any, is dropped
         cycle.message_event.set()
+        if cycle.response_started:  # nothing sensible to send: just stop
+            self.transport.close()
+            return
         self._refuse(RequestTimeout("the request body did not arrive in time"))
 
     # -- parsing --------------------------------------------------------------------
@@ -99,14 +116,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if self._in_head:
             self._head_bytes += len(data)
-            if self._head_bytes > self._limits.max_header_bytes + self._limits.max_url_bytes:
+            if self._head_bytes > self._head_limit:
                 self._refuse(HeadersTooLarge("request header fields too large"))
                 return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
-                self._disarm()
+                self._settle()
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
@@ -117,8 +134,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._header_count = 0
-        if self._timer is None:
-            self._arm(self._limits.header_timeout, self._head_timed_out)
+        if self._deadline is None:
+            self._expect(self._limits.header_timeout, self._head_timed_out)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -134,13 +151,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        self._disarm()
+        self._settle()
         super().on_headers_complete()
         if self._expects_body():
-            self._arm(self._limits.body_timeout, self._body_timed_out)
+            self._expect(self._limits.body_timeout, self._body_timed_out)
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self._settle()
         self._in_head = True  # what comes next on this connection is the next request's head
         self._head_bytes = 0
         super().on_message_complete()
@@ -159,7 +176,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, error: GatehouseError) -> None:
         """Answer ``error`` as problem+json and close the connection."""
-        self._disarm()
+        self._settle()
         if self.transport.is_closing():
             return
         headers, body = encode_problem(error)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from gatehouse.common.settings import PORTS, CommonSettings, check_url
 
@@ -28,11 +28,19 @@ class GatewaySettings(CommonSettings):
     rate_limit_fail_open: bool = Field(True, validation_alias="GATEHOUSE_RATE_LIMIT_FAIL_OPEN")
     # Seconds between checks of the config file for changes (0: only SIGHUP reloads).
     config_watch: float = Field(2.0, ge=0, validation_alias="GATEHOUSE_GATEWAY_CONFIG_WATCH")
-    # The launcher's way to point the three known upstreams somewhere; the environment's
-    # GATEHOUSE_UPSTREAM_<NAME>_URL works for any upstream name (see upstream_overrides).
-    upstream_authors_url: str | None = None
-    upstream_realtime_url: str | None = None
-    upstream_auth_url: str | None = None
+    # The three upstreams of the shipped config, by name (the launcher sets them); the
+    # environment's GATEHOUSE_UPSTREAM_<NAME>_URL works for any name (upstream_overrides).
+    upstream_authors_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("GATEHOUSE_UPSTREAM_AUTHORS_URL", "upstream_authors_url"),
+    )
+    upstream_realtime_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("GATEHOUSE_UPSTREAM_REALTIME_URL", "upstream_realtime_url"),
+    )
+    upstream_auth_url: str | None = Field(
+        None, validation_alias=AliasChoices("GATEHOUSE_UPSTREAM_AUTH_URL", "upstream_auth_url")
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 GATEHOUSE = str(Path(sys.executable).with_name("gatehouse"))
-SERVICE_URLS = ("DATABASE_URL", "AMQP_URL", "REDIS_URL", "OIDC_ISSUER", "KEYCLOAK_URL")
+SERVICE_URLS = (
+    "DATABASE_URL",
+    "AMQP_URL",
+    "REDIS_URL",
+    "OIDC_ISSUER",
+    "KEYCLOAK_URL",
+    "GATEHOUSE_PROFILE",
+    "LOG_LEVEL",
+)
+EMBEDDED = {"GATEHOUSE_PROFILE": "embedded"}
 
 
 def gatehouse(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -58,7 +67,7 @@ def test_a_wrong_url_is_refused_naming_the_variable(
 
 def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     url = "postgresql://gatehouse:s3cret-pw@127.0.0.1:1/authors"
-    result = gatehouse("run", "authors", cwd=tmp_path, DATABASE_URL=url)
+    result = gatehouse("run", "authors", cwd=tmp_path, DATABASE_URL=url, **EMBEDDED)
     assert result.returncode == 2
     assert "gatehouse: configuration error: DATABASE_URL: cannot reach the database" in (
         result.stderr
@@ -73,3 +82,45 @@ def test_migrate_creates_the_embedded_database(tmp_path: Path) -> None:
     assert (tmp_path / "state" / "authors.db").stat().st_size > 0
     again = gatehouse("migrate", cwd=tmp_path, GATEHOUSE_DATA_DIR="state")
     assert again.returncode == 0, again.stderr
+
+
+def test_auth_refuses_production_without_keycloak_or_the_explicit_opt_in(tmp_path: Path) -> None:
+    result = gatehouse("run", "auth", cwd=tmp_path, GATEHOUSE_DEMO_PASSWORD="demo-pass-1")
+    assert result.returncode == 2
+    (refusal,) = [line for line in result.stderr.splitlines() if "KEYCLOAK_URL" in line]
+    assert refusal.startswith("gatehouse: refusing to start in production: KEYCLOAK_URL")
+    assert "GATEHOUSE_AUTH_EMBEDDED_ISSUER=true" in refusal
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / ".data").exists(), "something started before the check"
+
+
+def test_a_standalone_relay_without_a_bus_refuses_to_start(tmp_path: Path) -> None:
+    result = gatehouse("run", "relay", cwd=tmp_path, **EMBEDDED)
+    assert result.returncode == 2
+    assert result.stderr.startswith("gatehouse: configuration error: AMQP_URL: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / ".data").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        (
+            "DATABASE_URL",
+            "postgresql://gatehouse:s3cret-pw@db:fivefourthreetwo/authors",
+            "DATABASE_URL has a port that is not a number: "
+            "'postgresql://gatehouse:***@db:fivefourthreetwo/authors'",
+        ),
+        ("AMQP_URL", "rabbit:5672", "AMQP_URL must start with one of amqp://, amqps://; got"),
+        ("GATEHOUSE_PROFILE", "staging", "GATEHOUSE_PROFILE must be embedded or production"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_variable_and_the_value(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    result = gatehouse("run", "authors", cwd=tmp_path, **{**EMBEDDED, variable: value})
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"gatehouse: configuration error: {expected}")
+    assert "s3cret-pw" not in result.stderr

@@ -17,7 +17,9 @@ async def test_the_whole_flow_in_split_mode(
     # would re-declare the test's stream queue after its clean-up deleted it.
     auth_port = free_port()
     issuer = f"http://127.0.0.1:{auth_port}/realms/gatehouse"
+    # The production profile (the default of `gatehouse run <service>`), complete.
     common: dict[str, str | None] = {
+        "GATEHOUSE_PROFILE": None,
         "OIDC_ISSUER": issuer,
         "GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD,
         "GATEHOUSE_DATA_DIR": ".data",
@@ -28,7 +30,13 @@ async def test_the_whole_flow_in_split_mode(
         "GATEHOUSE_RATE_LIMIT_PREFIX": redis_namespace.prefix,
     }
     processes.run(["migrate"], common)
-    processes.start("auth", ["run", "auth"], {**common, "GATEHOUSE_AUTH_PORT": str(auth_port)})
+    auth = {
+        "GATEHOUSE_AUTH_PORT": str(auth_port),
+        "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",
+        "GATEHOUSE_AUTH_KEY_PASSPHRASE": "an e2e passphrase of the signing key",
+        "GATEHOUSE_AUTH_PUBLIC_URL": f"http://127.0.0.1:{auth_port}",
+    }
+    processes.start("auth", ["run", "auth"], {**common, **auth})
     authors_port = free_port()
     processes.start(
         "authors",

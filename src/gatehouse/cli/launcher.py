@@ -1,134 +1,186 @@
 """Composition of the whole system: the only module that knows every service.
 
-Monolithic mode runs the four services as four uvicorn servers in one event loop.
-They share one in-process event bus, and the gateway still proxies to the others
-over real loopback HTTP and WebSocket, so the edge path is the production one.
+Every run goes the same way, whatever the mode: read the settings of each service
+the mode runs (an error names the variable), check them against the profile
+(production refuses the defaults of one machine, listing each), and only then
+build and serve. One table says how each service is built; ``all`` builds the
+four from it with settings that point them at each other and one in-process bus.
+Monolithic mode runs the four services as four uvicorn servers in one event loop;
+the gateway still proxies to the others over real loopback HTTP and WebSocket, so
+the edge path is the production one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from gatehouse.cli.banner import print_banner
 from gatehouse.cli.servers import Server, serve
 from gatehouse.common.bus import MEMORY_URL, bus_from_url
+from gatehouse.common.errors import ConfigurationError, UnsafeForProduction
+from gatehouse.common.events import EventBus
 from gatehouse.common.logging import setup_logging
 from gatehouse.common.settings import CommonSettings
 
 log = logging.getLogger("gatehouse.launcher")
+ORDER = ("auth", "authors", "realtime", "gateway")  # the issuer first: the others load its keys
 
 
-def _setup_logging() -> CommonSettings:
-    common = CommonSettings()
-    setup_logging(common.log_level, json_logs=common.log_json)
-    return common
+@dataclass(frozen=True)
+class Service:
+    """How the launcher reads one service's settings and builds its server."""
+
+    settings: Callable[..., CommonSettings]  # keyword overrides -> settings from the environment
+    servers: Callable[[Any, EventBus | None], list[Server]]  # settings, shared bus -> servers
 
 
-async def _run_all() -> None:
-    from gatehouse.auth.app import create_app as auth_app
-    from gatehouse.auth.demo import demo_credentials
-    from gatehouse.auth.settings import AuthSettings
-    from gatehouse.authors.app import create_app as authors_app
-    from gatehouse.authors.migrations import migrate
-    from gatehouse.authors.settings import AuthorsSettings
+def _gateway() -> Service:
+    from gatehouse.gateway.app import create_app
     from gatehouse.gateway.settings import GatewaySettings
-    from gatehouse.realtime.app import create_app as realtime_app
+
+    def servers(settings: GatewaySettings, bus: EventBus | None) -> list[Server]:
+        """The public port with the gateway's wire limits, and the admin port (/metrics)."""
+        app = create_app(settings)
+        return [
+            Server(app, settings.host, settings.port, **app.server_options()),
+            Server(app.admin, settings.admin_bind(), settings.admin_port),
+        ]
+
+    return Service(GatewaySettings, servers)
+
+
+def _authors() -> Service:
+    from gatehouse.authors.app import create_app
+    from gatehouse.authors.settings import AuthorsSettings
+
+    def servers(settings: AuthorsSettings, bus: EventBus | None) -> list[Server]:
+        return [Server(create_app(settings, bus=bus), settings.host, settings.port)]
+
+    return Service(AuthorsSettings, servers)
+
+
+def _realtime() -> Service:
+    from gatehouse.realtime.app import create_app
     from gatehouse.realtime.server import uvicorn_ws_options
     from gatehouse.realtime.settings import RealtimeSettings
 
-    auth = AuthSettings()
-    issuer = auth.issuer()
-    authors = AuthorsSettings(oidc_issuer=issuer)
-    realtime = RealtimeSettings(oidc_issuer=issuer)
-    gateway = GatewaySettings(
-        oidc_issuer=issuer,
-        upstream_authors_url=f"http://{authors.host}:{authors.port}",
-        upstream_realtime_url=f"http://{realtime.host}:{realtime.port}",
-        upstream_auth_url=f"http://{auth.host}:{auth.port}",
-    )
-    await migrate(authors.sqlalchemy_url())
-    bus = bus_from_url(MEMORY_URL)  # one in-process bus shared by authors and realtime
-    auth_server = Server(auth_app(auth), auth.host, auth.port)
-    others = [
-        Server(authors_app(authors, bus=bus), authors.host, authors.port),
-        Server(
-            realtime_app(realtime, bus=bus),
-            realtime.host,
-            realtime.port,
-            **uvicorn_ws_options(realtime),
-        ),
-        *_gateway_servers(gateway),
-    ]
-    servers = [auth_server, *others]
-    credentials = demo_credentials(auth)  # before auth starts: it knows if it was new
-    await serve(servers, on_started=lambda: _announce(gateway, credentials))
+    def servers(settings: RealtimeSettings, bus: EventBus | None) -> list[Server]:
+        app = create_app(settings, bus=bus)
+        return [Server(app, settings.host, settings.port, **uvicorn_ws_options(settings))]
+
+    return Service(RealtimeSettings, servers)
 
 
-def _announce(gateway: Any, credentials: Any) -> None:
-    shown = credentials.password if credentials.newly_generated else None
-    print_banner(gateway, shown, credentials.path)
-
-
-def run_all() -> None:
-    _setup_logging()
-    _run(_run_all())
-
-
-def run_one(mode: str) -> None:
-    _setup_logging()
-    if mode == "relay":
-        _run(_run_relay())
-        return
-    if mode == "gateway":
-        from gatehouse.gateway.settings import GatewaySettings
-
-        _run(serve(_gateway_servers(GatewaySettings())))
-        return
-    _run(serve([_one_server(mode)]))
-
-
-def _gateway_servers(gateway: Any) -> list[Server]:
-    """The public port with the gateway's wire limits, and the admin port (/metrics)."""
-    from gatehouse.gateway.app import create_app as gateway_app
-
-    app = gateway_app(gateway)
-    return [
-        Server(app, gateway.host, gateway.port, **app.server_options()),
-        Server(app.admin, gateway.admin_bind(), gateway.admin_port),
-    ]
-
-
-def _one_server(mode: str) -> Server:
-    if mode == "authors":
-        from gatehouse.authors.app import create_app as authors_app
-        from gatehouse.authors.settings import AuthorsSettings
-
-        authors = AuthorsSettings()
-        return Server(authors_app(authors), authors.host, authors.port)
-    if mode == "realtime":
-        from gatehouse.realtime.app import create_app as realtime_app
-        from gatehouse.realtime.server import uvicorn_ws_options
-        from gatehouse.realtime.settings import RealtimeSettings
-
-        realtime = RealtimeSettings()
-        return Server(
-            realtime_app(realtime), realtime.host, realtime.port, **uvicorn_ws_options(realtime)
-        )
-    from gatehouse.auth.app import create_app as auth_app
+def _auth() -> Service:
+    from gatehouse.auth.app import create_app
     from gatehouse.auth.settings import AuthSettings
 
-    auth = AuthSettings()
-    return Server(auth_app(auth), auth.host, auth.port)
+    def servers(settings: AuthSettings, bus: EventBus | None) -> list[Server]:
+        return [Server(create_app(settings), settings.host, settings.port)]
+
+    return Service(AuthSettings, servers)
 
 
-async def _run_relay() -> None:
-    from gatehouse.authors.relay import run_relay
+# Imported on demand: `gatehouse run gateway` never loads SQLAlchemy or the auth service.
+SERVICES: dict[str, Callable[[], Service]] = {
+    "gateway": _gateway,
+    "authors": _authors,
+    "realtime": _realtime,
+    "auth": _auth,
+}
+
+
+def read_settings(mode: str) -> dict[str, CommonSettings]:
+    """The settings of every service ``mode`` runs, by service name (nothing starts)."""
+    if mode == "relay":
+        return {"relay": _relay_settings()}
+    if mode != "all":
+        return {mode: SERVICES[mode]().settings()}
+    auth = _auth().settings()
+    issuer = auth.issuer()
+    settings: dict[str, CommonSettings] = {"auth": auth}
+    for name in ("authors", "realtime"):
+        settings[name] = SERVICES[name]().settings(oidc_issuer=issuer)
+    upstreams = {
+        f"upstream_{name}_url": f"http://{s.host}:{getattr(s, 'port', 0)}"
+        for name, s in settings.items()
+    }
+    settings["gateway"] = _gateway().settings(oidc_issuer=issuer, **upstreams)
+    return settings
+
+
+def _relay_settings() -> CommonSettings:
     from gatehouse.authors.settings import AuthorsSettings
 
-    settings = AuthorsSettings()
+    class RelaySettings(AuthorsSettings):
+        verifies_tokens = False  # it reads the outbox and publishes; no token reaches it
+
+    return RelaySettings()
+
+
+def check_profile(mode: str, settings: dict[str, CommonSettings]) -> None:
+    """Refuse a production start while any service keeps a default of one machine."""
+    problems: list[str] = []
+    for each in settings.values():
+        if each.production:
+            problems += [p for p in each.production_problems() if p not in problems]
+    if mode == "relay" and not getattr(settings["relay"], "amqp_url", None):
+        # Whatever the profile: an in-process bus in a process of its own reaches nobody.
+        raise ConfigurationError(
+            "AMQP_URL", "the standalone relay publishes to RabbitMQ; without it every event is lost"
+        )
+    if problems:
+        raise UnsafeForProduction(problems)
+
+
+def prepare(mode: str) -> dict[str, CommonSettings]:
+    """Settings read, logging set up, profile checked: everything before anything starts."""
+    os.environ.setdefault("GATEHOUSE_PROFILE", "embedded" if mode == "all" else "production")
+    settings = read_settings(mode)
+    first = next(iter(settings.values()))
+    setup_logging(first.log_level, json_logs=first.log_json)
+    check_profile(mode, settings)
+    return settings
+
+
+def run(mode: str) -> None:
+    settings = prepare(mode)
+    if mode == "relay":
+        _run(_run_relay(settings["relay"]))
+    elif mode == "all":
+        _run(_run_all(settings))
+    else:
+        _run(serve(SERVICES[mode]().servers(settings[mode], None)))
+
+
+async def _run_all(settings: dict[str, CommonSettings]) -> None:
+    from gatehouse.auth.demo import demo_credentials
+    from gatehouse.authors.migrations import migrate
+
+    authors: Any = settings["authors"]
+    await migrate(authors.sqlalchemy_url())
+    bus = bus_from_url(MEMORY_URL)  # one in-process bus shared by authors and realtime
+    servers = [s for name in ORDER for s in SERVICES[name]().servers(settings[name], bus)]
+    auth: Any = settings["auth"]
+    credentials = demo_credentials(auth)  # before auth starts: it knows if it was new
+    gateway = settings["gateway"]
+
+    def announce() -> None:
+        shown = credentials.password if credentials.newly_generated else None
+        print_banner(gateway, shown, credentials.path)
+
+    await serve(servers, on_started=announce)
+
+
+async def _run_relay(settings: Any) -> None:
+    from gatehouse.authors.relay import run_relay
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -140,13 +192,13 @@ def migrate() -> None:
     from gatehouse.authors.migrations import migrate as upgrade
     from gatehouse.authors.settings import AuthorsSettings
 
-    _setup_logging()
     settings = AuthorsSettings()
+    setup_logging(settings.log_level, json_logs=settings.log_json)
     _run(upgrade(settings.sqlalchemy_url()))
     log.info("authors database is at the latest migration")
 
 
-def _run(main: Any) -> None:
+def _run(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
 

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from gatehouse.common.errors import ConfigurationError
+from gatehouse.common.errors import ConfigurationError, UnsafeForProduction
 
+MODES = ("all", "gateway", "authors", "realtime", "auth", "relay")
 DESCRIPTION = """\
 Gatehouse: an API gateway and the services behind it.
 
@@ -25,8 +26,13 @@ modes of `gatehouse run`:
   auth      the identity service alone (embedded issuer unless KEYCLOAK_URL is set).
   relay     the outbox relay alone: publishes authors' outbox to AMQP_URL.
 
-An absent URL picks the embedded default; a URL that is present but wrong stops
-start-up with an error naming the variable. Ports: GATEHOUSE_<SERVICE>_PORT.
+Profiles (GATEHOUSE_PROFILE): `run all` is `embedded`, `run <service>` is
+`production` unless GATEHOUSE_PROFILE=embedded says otherwise. Production refuses
+to start, before anything runs, while a service keeps a default that is safe on
+one machine only (each one named on a line of its own: KEYCLOAK_URL, AMQP_URL,
+REDIS_URL, OIDC_ISSUER, ...). An absent URL picks the embedded default; a URL
+that is present but wrong stops start-up with an error naming the variable.
+Ports: GATEHOUSE_<SERVICE>_PORT.
 """
 
 
@@ -45,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "mode",
-        choices=["all", "gateway", "authors", "realtime", "auth", "relay"],
+        choices=MODES,
         help="what to run (see above)",
     )
     commands.add_parser(
@@ -63,10 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             launcher.migrate()
-        elif args.mode == "all":
-            launcher.run_all()
         else:
-            launcher.run_one(args.mode)
+            launcher.run(args.mode)
+    except UnsafeForProduction as exc:
+        for problem in exc.problems:
+            print(f"gatehouse: refusing to start in production: {problem}", file=sys.stderr)
+        print(
+            "gatehouse: (GATEHOUSE_PROFILE=embedded keeps the defaults of one machine)",
+            file=sys.stderr,
+        )
+        return 2
     except ConfigurationError as exc:
         print(f"gatehouse: configuration error: {exc.detail}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
@@ -24,6 +24,10 @@ class GatewaySettings(CommonSettings):
     admin_host: str | None = Field(None, validation_alias="GATEHOUSE_ADMIN_HOST")
     config_path: Path | None = Field(None, validation_alias="GATEHOUSE_GATEWAY_CONFIG")
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    # "memory": one replica on purpose (production accepts it without REDIS_URL).
+    rate_limit_store: Literal["redis", "memory"] | None = Field(
+        None, validation_alias="GATEHOUSE_RATE_LIMIT_STORE"
+    )
     rate_limit_prefix: str = Field("gatehouse:rl:", validation_alias="GATEHOUSE_RATE_LIMIT_PREFIX")
     rate_limit_fail_open: bool = Field(True, validation_alias="GATEHOUSE_RATE_LIMIT_FAIL_OPEN")
     # Seconds between checks of the config file for changes (0: only SIGHUP reloads).
@@ -51,6 +55,21 @@ class GatewaySettings(CommonSettings):
     def _upstreams(self) -> Self:
         self.upstream_overrides()  # a wrong URL fails start-up, naming its variable
         return self
+
+    @model_validator(mode="after")
+    def _store(self) -> Self:
+        if self.rate_limit_store == "redis" and not self.redis_url:
+            raise ValueError("GATEHOUSE_RATE_LIMIT_STORE=redis needs REDIS_URL")
+        return self
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if not self.redis_url and self.rate_limit_store != "memory":
+            problems.append(
+                "REDIS_URL is not set: each gateway replica would keep rate limits of its own; "
+                "set REDIS_URL, or GATEHOUSE_RATE_LIMIT_STORE=memory for one replica on purpose"
+            )
+        return problems
 
     def admin_bind(self) -> str:
         return self.admin_host if self.admin_host else self.host

@@ -110,3 +110,13 @@ class ConfigurationError(GatehouseError):
     def __init__(self, setting: str, problem: str) -> None:
         super().__init__(f"{setting}: {problem}")
         self.setting = setting
+
+
+class UnsafeForProduction(GatehouseError):
+    """The production profile was asked for with defaults that are safe on one machine only."""
+
+    code, title = "unsafe_for_production", "Unsafe For Production"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems

@@ -67,7 +67,10 @@ async def build_issuer(
         client_secret=settings.client_secret.get_secret_value() if settings.client_secret else None,
         access_ttl=settings.access_token_ttl,
     )
-    users = await UserDirectory.demo(demo_credentials(settings).password, hasher)
+    if settings.demo_users:
+        users = await UserDirectory.demo(demo_credentials(settings).password, hasher)
+    else:  # production without GATEHOUSE_DEMO_PASSWORD: no demo identities at all
+        users = UserDirectory([], hasher)
     return Issuer(
         config,
         await load_or_create_signing_key(engine, settings.data_dir / KEY_FILE),

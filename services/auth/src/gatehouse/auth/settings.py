@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from gatehouse.auth.database import DATABASE_SCHEMES, normalize_database_url
 from gatehouse.common.settings import (
@@ -20,6 +27,8 @@ DATABASE_FILE = "auth.db"
 class AuthSettings(CommonSettings):
     """The auth service: the embedded issuer, or a real Keycloak when ``KEYCLOAK_URL`` is set."""
 
+    verifies_tokens = False  # it is the issuer, or reads Keycloak's realm from KEYCLOAK_URL
+
     port: int = Field(PORTS["auth"], ge=1, le=65535, validation_alias="GATEHOUSE_AUTH_PORT")
     public_url: str = Field("", validation_alias="GATEHOUSE_AUTH_PUBLIC_URL")
     keycloak_url: str | None = Field(None, validation_alias="KEYCLOAK_URL")
@@ -35,6 +44,9 @@ class AuthSettings(CommonSettings):
     client_secret: SecretStr | None = Field(None, validation_alias="GATEHOUSE_AUTH_CLIENT_SECRET")
     database_url: str | None = Field(None, validation_alias="GATEHOUSE_AUTH_DATABASE_URL")
     demo_password: SecretStr | None = Field(None, validation_alias="GATEHOUSE_DEMO_PASSWORD")
+    # Production runs the embedded issuer only when asked to, with its key encrypted at rest.
+    embedded_issuer_opt_in: bool = Field(False, validation_alias="GATEHOUSE_AUTH_EMBEDDED_ISSUER")
+    key_passphrase: SecretStr | None = Field(None, validation_alias="GATEHOUSE_AUTH_KEY_PASSPHRASE")
     access_token_ttl: int = Field(
         300, ge=10, le=86400, validation_alias="GATEHOUSE_AUTH_ACCESS_TTL"
     )
@@ -78,18 +90,53 @@ class AuthSettings(CommonSettings):
             raise ValueError("GATEHOUSE_DEMO_PASSWORD must have at least 8 characters")
         return value
 
+    _public_url_given: bool = PrivateAttr(False)
+
     @model_validator(mode="after")
     def _defaults(self) -> AuthSettings:
+        self._public_url_given = bool(self.public_url)
         if not self.public_url:
-            # A wildcard bind address is no address a client can reach.
-            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-            self.public_url = f"http://{host}:{self.port}"
+            self.public_url = self._default_public_url()
         return self
+
+    def _default_public_url(self) -> str:
+        # A wildcard bind address is no address a client can reach.
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def embedded(self) -> bool:
         """True when this service issues tokens itself (no ``KEYCLOAK_URL``)."""
         return self.keycloak_url is None
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if not self.embedded:
+            return problems
+        if not self.embedded_issuer_opt_in:
+            return [
+                *problems,
+                "KEYCLOAK_URL is not set: production signs in through Keycloak; set "
+                "KEYCLOAK_URL, or GATEHOUSE_AUTH_EMBEDDED_ISSUER=true to run the embedded "
+                "issuer on purpose",
+            ]
+        if self.key_passphrase is None:
+            problems.append(
+                "GATEHOUSE_AUTH_KEY_PASSPHRASE is not set: the embedded issuer's signing "
+                "key must be encrypted at rest in production"
+            )
+        if not self._public_url_given:
+            problems.append(
+                f"GATEHOUSE_AUTH_PUBLIC_URL is not set: tokens would name {self.public_url} "
+                "as their issuer, an address of this machine only"
+            )
+        return problems
+
+    @property
+    def demo_users(self) -> bool:
+        """Whether the embedded issuer creates the demo identities: always in the embedded
+        profile, in production only when ``GATEHOUSE_DEMO_PASSWORD`` is set."""
+        return not self.production or self.demo_password is not None
 
     def sqlalchemy_url(self) -> str:
         """The async SQLAlchemy URL: ``GATEHOUSE_AUTH_DATABASE_URL`` or ``<data_dir>/auth.db``."""

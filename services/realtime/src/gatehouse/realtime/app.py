@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 
-from gatehouse.common.bus import MEMORY_URL, bus_from_url
+from gatehouse.common.bus import bus_from_url
 from gatehouse.common.events import EventBus
 from gatehouse.common.health import (
     Health,
@@ -70,7 +70,7 @@ def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> Fa
 
 
 async def _own_bus(settings: RealtimeSettings, stack: contextlib.AsyncExitStack) -> EventBus:
-    events = bus_from_url(settings.amqp_url or MEMORY_URL, exchange=settings.amqp_exchange)
+    events = bus_from_url(settings.bus_url(), exchange=settings.amqp_exchange)
     await events.start()
     stack.push_async_callback(events.close)
     return events

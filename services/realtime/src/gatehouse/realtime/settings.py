@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from gatehouse.common.events import EXCHANGE
-from gatehouse.common.settings import PORTS, CommonSettings, check_url
+from gatehouse.common.settings import PORTS, BusSettings
 
 KIB = 1024
 
 
-class RealtimeSettings(CommonSettings):
-    """Port, event bus and the per-connection limits of the WebSocket endpoint."""
+class RealtimeSettings(BusSettings):
+    """Port, event bus (``AMQP_URL``) and the per-connection limits of the WebSocket endpoint."""
 
     port: int = Field(PORTS["realtime"], validation_alias="GATEHOUSE_REALTIME_PORT")
-    amqp_url: str | None = Field(None, validation_alias="AMQP_URL")
-    amqp_exchange: str = Field(EXCHANGE, min_length=1, validation_alias="GATEHOUSE_AMQP_EXCHANGE")
 
     # Seconds a connection without an Authorization header has to send its auth message.
     auth_timeout: float = Field(5.0, gt=0, validation_alias="GATEHOUSE_REALTIME_AUTH_TIMEOUT")
@@ -39,8 +36,3 @@ class RealtimeSettings(CommonSettings):
     ping_timeout: float = Field(20.0, gt=0, validation_alias="GATEHOUSE_REALTIME_PING_TIMEOUT")
     # How long a close handshake may take before the connection is abandoned.
     close_timeout: float = Field(5.0, gt=0, validation_alias="GATEHOUSE_REALTIME_CLOSE_TIMEOUT")
-
-    @field_validator("amqp_url")
-    @classmethod
-    def _amqp(cls, value: str | None) -> str | None:
-        return check_url(value, "AMQP_URL", ("amqp", "amqps"))

@@ -186,14 +186,10 @@ def _database(service: str) -> tuple[str, ...]:
 
 
 def build_settings(service: str, env: dict[str, str]) -> BaseSettings:
-    """The service's settings from exactly ``env`` (nothing else of this process's
-    environment): a value the settings refuse raises, naming the variable."""
-    settings = SETTINGS[service]
-    read = read_variables(service)
-    given = {name: value for name, value in env.items() if name in read}
+    """The service's settings as its container builds them: from exactly ``env`` as the
+    process environment. A value the settings refuse raises, naming the variable."""
     import os
     from unittest import mock
 
-    cleared = {name: value for name, value in os.environ.items() if name.upper() not in read}
-    with mock.patch.dict(os.environ, cleared, clear=True):
-        return settings(**given)  # type: ignore[call-arg]
+    with mock.patch.dict(os.environ, env, clear=True):
+        return SETTINGS[service]()

@@ -9,15 +9,15 @@ breaking exactly the rule it targets.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.deploy import tools
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -35,20 +35,10 @@ Manifest = dict[str, Any]
 Rule = Callable[[list[Manifest]], list[str]]
 
 
-def kustomize() -> list[str]:
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    pytest.fail(
-        "kubectl (with kustomize) renders deploy/k8s; this project's machine images ship it"
-    )
-
-
 @cache
 def _rendered(overlay: str) -> str:
     done = subprocess.run(
-        [*kustomize(), str(K8S / "overlays" / overlay)],
+        [*tools.kustomize(), str(K8S / "overlays" / overlay)],
         capture_output=True,
         text=True,
         check=False,
@@ -317,6 +307,41 @@ def references(objs: list[Manifest]) -> list[str]:
     return found
 
 
+def service_links(objs: list[Manifest]) -> list[str]:
+    """Kubernetes injects AUTH_PORT=tcp://..., GATEWAY_SERVICE_HOST, ... for every Service
+    of the namespace unless a pod opts out: names our settings must never see."""
+    return [
+        f"{name(obj)}: enableServiceLinks is not false"
+        for obj in of_kind(objs, *WORKLOADS)
+        if pod_spec(obj).get("enableServiceLinks") is not False
+    ]
+
+
+def injected_service_links(objs: list[Manifest], obj: Manifest) -> dict[str, str]:
+    """The variables Kubernetes would give this pod for the rendered Services (none when
+    the pod sets enableServiceLinks: false), with a made-up cluster IP."""
+    if pod_spec(obj).get("enableServiceLinks") is False:
+        return {}
+    env: dict[str, str] = {}
+    for index, service in enumerate(of_kind(objs, "Service")):
+        prefix = service["metadata"]["name"].upper().replace("-", "_")
+        address = f"10.96.0.{10 + index}"
+        env[f"{prefix}_SERVICE_HOST"] = address
+        for n, port in enumerate(service["spec"]["ports"]):
+            number = port["port"]
+            tcp = f"{prefix}_PORT_{number}_TCP"
+            env |= {tcp: f"tcp://{address}:{number}", f"{tcp}_PROTO": "tcp"}
+            env |= {f"{tcp}_PORT": str(number), f"{tcp}_ADDR": address}
+            if "name" in port:
+                env[f"{prefix}_SERVICE_PORT_{port['name'].upper()}"] = str(number)
+            if n == 0:
+                env |= {
+                    f"{prefix}_SERVICE_PORT": str(number),
+                    f"{prefix}_PORT": f"tcp://{address}:{number}",
+                }
+    return env
+
+
 def ports(objs: list[Manifest]) -> list[str]:
     """Probes, the scrape annotation and Services name ports the containers open."""
     found = []
@@ -356,6 +381,7 @@ RULES: dict[str, Rule] = {
     "autoscaling": autoscaling,
     "references": references,
     "ports": ports,
+    "service_links": service_links,
 }
 
 

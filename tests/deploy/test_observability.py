@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.deploy.tools import promtool
 from tests.e2e.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,18 +210,6 @@ def test_the_alerts_of_the_issue_are_there() -> None:
         "gatehouse_auth_lockouts_total",
     ):
         assert metric in everything, metric
-
-
-def promtool() -> str:
-    """The promtool `make` unpacks from Debian's prometheus package, or one on PATH."""
-    unpacked = ROOT / ".tools" / "prometheus" / "usr" / "bin" / "promtool"
-    found = str(unpacked) if unpacked.exists() else shutil.which("promtool")
-    if found:
-        return found
-    reason = "promtool is missing: `make test` unpacks it from Debian's prometheus package"
-    if os.environ.get("GATEHOUSE_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def test_promtool_accepts_the_rules_and_their_unit_tests() -> None:

@@ -36,13 +36,8 @@ SDK_PREFIXES = ("OTEL_",)
 # main yet (owner in the value). Tolerated only while no settings class reads them and
 # docs/configuration.md does not name them: then they are checked like any other.
 PENDING_CONTRACT = {
-    "GATEHOUSE_PROFILE": "kit #6",
-    "GATEHOUSE_TRUSTED_PROXIES": "kit #6",
-    "GATEHOUSE_ADMIN_PORT": "gateway #5",
-    "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "auth #11",
-    "GATEHOUSE_AUTH_KEY_PASSPHRASE": "auth #11",
-    "OTEL_EXPORTER_OTLP_ENDPOINT": "kit #6",
-    "OTEL_SERVICE_NAME": "kit #6",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "kit #6 (tracing)",
+    "OTEL_SERVICE_NAME": "kit #6 (tracing)",
 }
 
 
@@ -193,3 +188,17 @@ def build_settings(service: str, env: dict[str, str]) -> BaseSettings:
 
     with mock.patch.dict(os.environ, env, clear=True):
         return SETTINGS[service]()
+
+
+def launcher_refusals(service: str, command: str, env: dict[str, str]) -> list[str]:
+    """What the launcher itself would refuse: a value the settings reject (one line naming
+    the variable), or, for `run` in the production profile, the settings' own
+    ``production_problems()`` (the kit's check of the defaults of one machine)."""
+    try:
+        settings = build_settings(service, env)
+    except ValueError as exc:  # pydantic's ValidationError
+        return [str(exc)]
+    problems = getattr(settings, "production_problems", None)
+    if command == "run" and env.get("GATEHOUSE_PROFILE") == "production" and problems:
+        return list(problems())
+    return []

@@ -252,10 +252,8 @@ def _production_problems(overlay: str, objs: list[Manifest] | None = None) -> li
         service = environment.command_service(args)
         missing = environment.missing_for_production(service, args[0], env)
         found += [f"{where}: {problem}" for problem in missing]
-        try:
-            environment.build_settings(service, env)
-        except ValueError as exc:  # pydantic's ValidationError: a value the service refuses
-            found.append(f"{where}: {exc}")
+        refusals = environment.launcher_refusals(service, args[0], env)
+        found += [f"{where}: {problem}" for problem in refusals]
     return found
 
 

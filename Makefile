@@ -17,7 +17,7 @@ VERSION ?= 0.1.0
 # it checks deploy/prometheus/alerts.yml and runs its unit tests in `make test`.
 PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
 
-.PHONY: help run test test-fast lint fmt bench contract clean install up down images k8s-check compose-check alerts-check
+.PHONY: help run test test-fast lint fmt bench contract chaos clean install up down images k8s-check compose-check alerts-check
 
 help:
 	@echo "make run    - the whole system in one process (gateway on http://127.0.0.1:8000)"
@@ -26,6 +26,7 @@ help:
 	@echo "make fmt    - format and autofix"
 	@echo "make bench  - gateway cost per proxied request (needs wrk); see bench/RESULTS.md"
 	@echo "make contract - schemathesis over the gateway with a large example budget (tests/contract)"
+	@echo "make chaos  - the fault suite at full length (tests/chaos); figures for bench/RESULTS.md"
 	@echo "make up     - the split stack in Docker Compose (gateway :8000, Grafana :3000); make down"
 	@echo "make images - one image per service from the Dockerfile (gatehouse-<service>:VERSION)"
 	@echo "make k8s-check / compose-check / alerts-check - validate deploy/ offline"
@@ -98,9 +99,16 @@ k8s-check: $(STAMP)
 compose-check: $(STAMP)
 	$(VENV)/bin/python -m pytest tests/deploy/test_compose.py tests/deploy/test_dockerfile.py -q $(PYTEST_ARGS)
 
-# The long version of a suite whose short version runs inside `make test`.
+# The long versions of two suites whose short versions run inside `make test`.
 contract: $(STAMP)
 	GATEHOUSE_CONTRACT=full $(VENV)/bin/python -m pytest tests/contract $(PYTEST_ARGS)
+
+CHAOS_REPORT := $(CURDIR)/.data/chaos-report.jsonl
+chaos: $(STAMP)
+	@mkdir -p .data && rm -f $(CHAOS_REPORT)
+	GATEHOUSE_CHAOS=full GATEHOUSE_CHAOS_REPORT=$(CHAOS_REPORT) \
+		$(VENV)/bin/python -m pytest tests/chaos $(PYTEST_ARGS); status=$$?; \
+		$(VENV)/bin/python -m tests.chaos.report $(CHAOS_REPORT); exit $$status
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .data .mypy_cache .ruff_cache

@@ -140,7 +140,8 @@ class Cluster(Processes):
         assert self.amqp is not None
         assert self.redis is not None
         auth_port = free_port()
-        common: dict[str, str | None] = {
+        common: dict[str, str | None] = {  # the production profile, complete
+            "GATEHOUSE_PROFILE": None,
             "OIDC_ISSUER": f"http://127.0.0.1:{auth_port}/realms/gatehouse",
             "GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD,
             "GATEHOUSE_DATA_DIR": ".data",
@@ -150,7 +151,13 @@ class Cluster(Processes):
             **dict.fromkeys(("DATABASE_URL", "AMQP_URL", "REDIS_URL", "KEYCLOAK_URL")),
         }
         self.run(["migrate"], {**common, "DATABASE_URL": self.postgres})
-        self._service("auth", ["amqp"], {**common, "GATEHOUSE_AUTH_PORT": str(auth_port)})
+        auth = {
+            "GATEHOUSE_AUTH_PORT": str(auth_port),
+            "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",
+            "GATEHOUSE_AUTH_KEY_PASSPHRASE": "a chaos passphrase of the signing key",
+            "GATEHOUSE_AUTH_PUBLIC_URL": f"http://127.0.0.1:{auth_port}",
+        }
+        self._service("auth", ["amqp"], {**common, **auth})
         for i in (1, 2):
             port = free_port()
             env = {

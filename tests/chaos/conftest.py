@@ -26,7 +26,7 @@ def scale() -> Scale:
     return SCALES[os.environ.get("GATEHOUSE_CHAOS", "short")]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped before the next suite starts
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     folder = tmp_path_factory.mktemp("chaos")
     with contextlib.ExitStack() as stack:

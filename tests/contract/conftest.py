@@ -59,7 +59,7 @@ def relaxed_gateway_config(folder: Path, limit: int = 1_000_000) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped before the next suite starts
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     folder = tmp_path_factory.mktemp("contract")
     ports = {name: free_port() for name in ("gateway", "authors", "realtime", "auth")}

@@ -24,9 +24,12 @@ from tests.e2e.conftest import DEMO_PASSWORD, Processes, wait_ready
 
 from .proxies import ProxyHost
 
+_PICKED: set[int] = set()
+
 
 def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range (32768+ on Linux).
+    """A free loopback port below the kernel's ephemeral range (32768+ on Linux), never
+    one picked before by this run.
 
     The cluster's own connections (hundreds, through the proxies) take ephemeral
     ports all the time; a service port picked there can be taken by one of them
@@ -34,6 +37,9 @@ def free_port() -> int:
     """
     while True:
         port = random.randrange(10_000, 32_000)
+        if port in _PICKED:
+            continue
+        _PICKED.add(port)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
@@ -182,6 +188,7 @@ class Cluster(Processes):
                 "GATEHOUSE_UPSTREAM_AUTH_URL": self.http["auth"],
             }
             env = {**common, **upstreams, "GATEHOUSE_GATEWAY_PORT": str(port)}
+            env["GATEHOUSE_ADMIN_PORT"] = str(free_port())  # /metrics, off the public port
             self._service(f"gateway-{i}", ["redis"], env)
             self.http[f"gateway-{i}"] = f"http://127.0.0.1:{port}"
             self.gateways.append(self.http[f"gateway-{i}"])

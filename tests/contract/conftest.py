@@ -63,9 +63,13 @@ def relaxed_gateway_config(folder: Path, limit: int = 1_000_000) -> Path:
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     folder = tmp_path_factory.mktemp("contract")
     ports = {name: free_port() for name in ("gateway", "authors", "realtime", "auth")}
+    admin_port = free_port()
+    while admin_port in ports.values():  # a port free now may be handed out twice
+        admin_port = free_port()
     with new_postgres_database() as database:
         env: dict[str, str | None] = {
             **{f"GATEHOUSE_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+            "GATEHOUSE_ADMIN_PORT": str(admin_port),
             "GATEHOUSE_DATA_DIR": str(folder / ".data"),
             "GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD,
             "GATEHOUSE_GATEWAY_CONFIG": str(relaxed_gateway_config(folder)),

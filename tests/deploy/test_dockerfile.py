@@ -167,6 +167,12 @@ def test_the_recipe_installs_one_service_from_the_lock(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
+    # The command line of every image must work without the other services installed.
+    for args in (["--help"], ["run", "--help"], ["migrate", "--help"]):
+        done = subprocess.run(
+            [str(venv / "bin/gatehouse"), *args], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"gatehouse {' '.join(args)}: {done.stderr}"
     others = subprocess.run(
         [str(venv / "bin/python"), "-c", "import gatehouse.authors"], check=False
     )

@@ -190,7 +190,7 @@ def test_alert_rules_are_well_formed() -> None:
     for rule in alert_rules():
         assert re.fullmatch(r"Gatehouse[A-Z][A-Za-z0-9]+", rule["alert"])
         assert metric_names(rule["expr"]), f"{rule['alert']}: selects no metric"
-        assert re.fullmatch(r"\d+[smh]", rule["for"]), rule["alert"]
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s")), rule["alert"]
         assert rule["labels"]["severity"] in SEVERITIES, rule["alert"]
         assert rule["annotations"]["summary"], rule["alert"]
         anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]

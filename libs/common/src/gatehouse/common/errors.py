@@ -26,6 +26,8 @@ class GatehouseError(Exception):
 
 
 class BadRequest(GatehouseError):
+    """The request is malformed (400)."""
+
     status, code, title = 400, "bad_request", "Bad Request"
 
 
@@ -46,22 +48,32 @@ class Forbidden(GatehouseError):
 
 
 class NotFound(GatehouseError):
+    """No such resource (404)."""
+
     status, code, title = 404, "not_found", "Not Found"
 
 
 class Conflict(GatehouseError):
+    """The request conflicts with the resource's state, e.g. a duplicate name (409)."""
+
     status, code, title = 409, "conflict", "Conflict"
 
 
 class PayloadTooLarge(GatehouseError):
+    """The body or message is larger than the limit (413)."""
+
     status, code, title = 413, "payload_too_large", "Content Too Large"
 
 
 class ValidationFailed(GatehouseError):
+    """Well-formed but invalid content (422)."""
+
     status, code, title = 422, "validation_failed", "Unprocessable Content"
 
 
 class TooManyRequests(GatehouseError):
+    """Rate limited (429); ``retry_after`` seconds go into ``Retry-After``."""
+
     status, code, title = 429, "rate_limited", "Too Many Requests"
 
     def __init__(self, detail: str | None = None, *, retry_after: int, **extra: Any) -> None:
@@ -76,6 +88,8 @@ class UpstreamError(GatehouseError):
 
 
 class ServiceUnavailable(GatehouseError):
+    """A dependency is down; try again (503, ``Retry-After`` when known)."""
+
     status, code, title = 503, "unavailable", "Service Unavailable"
 
     def __init__(
@@ -87,6 +101,8 @@ class ServiceUnavailable(GatehouseError):
 
 
 class UpstreamTimeout(GatehouseError):
+    """An upstream did not answer in time (504)."""
+
     status, code, title = 504, "upstream_timeout", "Gateway Timeout"
 
 

@@ -50,6 +50,8 @@ Handler = Callable[[CloudEvent], Awaitable[None]]
 
 
 class Subscription(Protocol):
+    """What ``subscribe`` and ``serve`` return: cancel it to stop consuming."""
+
     @property
     def active(self) -> bool:
         """True while the subscription consumes (its channel is open and connected)."""

@@ -7,11 +7,14 @@ so that a scan of random URLs cannot blow up the series count.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from starlette.responses import Response
 
 from gatehouse.common.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
 
 HTTP_REQUESTS = Counter(
     "gatehouse_http_requests_total",
@@ -33,6 +36,9 @@ EVENTS_CONSUMED = Counter(
 
 
 def metrics_response() -> Response:
+    """The Prometheus exposition as a Starlette response (for FastAPI apps)."""
+    from starlette.responses import Response
+
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -61,6 +61,8 @@ class _Exchange:
 
 
 class ServiceMiddleware:
+    """The outermost stage of a service (see the module's notes); pure ASGI."""
+
     def __init__(
         self,
         app: ASGIApp,

@@ -21,6 +21,7 @@ PROBLEM_JSON = "application/problem+json"
 def problem_body(
     status: int, title: str, detail: str, code: str, instance: str | None = None, **extra: Any
 ) -> bytes:
+    """An RFC 9457 problem document; ``extra`` members (``request_id``, ``errors``) join it."""
     body: dict[str, Any] = {
         "type": f"https://gatehouse.dev/problems/{code}",
         "title": title,

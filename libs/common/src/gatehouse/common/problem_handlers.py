@@ -13,6 +13,7 @@ request's context is gone and hand it on to the server, which logs it again.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,10 +35,71 @@ def problem_response(error: GatehouseError, instance: str | None = None) -> Resp
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Make every deliberate error of a FastAPI app answer ``application/problem+json``."""
+    """Make every deliberate error of a FastAPI app answer ``application/problem+json``,
+    and its OpenAPI document say so (FastAPI documents its 422 as ``application/json``)."""
     app.add_exception_handler(GatehouseError, _on_gatehouse)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
+    document_problems(app)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "A stable snake_case error code."},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "The failing fields of a 422.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Rewrite the app's OpenAPI document: every error response of an operation is
+    ``application/problem+json`` with the ``Problem`` schema, and FastAPI's validation
+    schemas go."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status[:1] in ("4", "5"):
+                        response["content"] = {PROBLEM_JSON: {"schema": _PROBLEM_REF}}
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
 async def _on_gatehouse(request: Request, exc: Exception) -> Response:

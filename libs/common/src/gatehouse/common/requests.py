@@ -38,6 +38,7 @@ _current: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
 
 
 def current_request() -> RequestInfo | None:
+    """The request being served (id, user), or None outside a request."""
     return _current.get()
 
 
@@ -67,10 +68,11 @@ class serving:
 
 
 class TrustedPeers:
-    """The peers whose forwarded headers (``X-Request-ID``, ``traceparent``) count.
+    """The peers whose forwarded headers (``X-Request-ID``, ``traceparent``,
+    ``X-Forwarded-For``) count.
 
     ``GATEHOUSE_TRUSTED_PROXIES``: the gateway and other services on the mesh, not
-    the public. A peer's verdict is remembered (a small, bounded cache).
+    the public. Verdicts on addresses are remembered (a small, bounded cache).
     """
 
     def __init__(self, networks: Iterable[str | IPNetwork] = DEFAULT_TRUSTED_PROXIES) -> None:
@@ -78,10 +80,10 @@ class TrustedPeers:
         self._verdicts: dict[str, bool] = {}
 
     def trusts(self, scope: Scope) -> bool:
-        client = scope.get("client")
-        host = client[0] if client else None
-        if not isinstance(host, str):
-            return False
+        """Whether the peer of this connection is a trusted proxy."""
+        return self.trusts_address(peer_address(scope))
+
+    def trusts_address(self, host: str) -> bool:
         verdict = self._verdicts.get(host)
         if verdict is None:
             verdict = self._check(host)
@@ -90,12 +92,42 @@ class TrustedPeers:
             self._verdicts[host] = verdict
         return verdict
 
+    def client_ip(self, scope: Scope) -> str:
+        """The client's address: the peer, or, when the peer is trusted, the right-most
+        ``X-Forwarded-For`` entry that is not a trusted proxy (entries further left are
+        whatever the client chose to send)."""
+        peer = peer_address(scope)
+        if not self.trusts_address(peer):
+            return peer
+        chain = forwarded_for(scope)
+        for address in reversed(chain):
+            if not self.trusts_address(address):
+                return address
+        return chain[0] if chain else peer
+
     def _check(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
             return False
         return any(address in network for network in self.networks)
+
+
+def peer_address(scope: Scope) -> str:
+    """The address of the connection's peer (``unknown`` when the server gives none)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def forwarded_for(scope: Scope) -> list[str]:
+    """Every ``X-Forwarded-For`` entry, left to right, over all such headers."""
+    return [
+        entry.strip()
+        for name, value in scope.get("headers", ())
+        if name == b"x-forwarded-for"
+        for entry in value.decode("latin-1").split(",")
+        if entry.strip()
+    ]
 
 
 def incoming_request_id(scope: Scope, trusted: TrustedPeers | None = None) -> str:

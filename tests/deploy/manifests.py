@@ -342,6 +342,46 @@ def injected_service_links(objs: list[Manifest], obj: Manifest) -> dict[str, str
     return env
 
 
+# A variable that names a backing service -> the pods (app.kubernetes.io/name) and port
+# its NetworkPolicy must let the container reach.
+EGRESS_FOR = {
+    "AMQP_URL": ("rabbitmq", 5672),
+    "DATABASE_URL": ("postgresql", 5432),
+    "GATEHOUSE_AUTH_DATABASE_URL": ("postgresql", 5432),
+    "REDIS_URL": ("redis", 6379),
+    "KEYCLOAK_URL": ("keycloak", 8080),
+}
+
+
+def _allowed_egress(objs: list[Manifest], labels: dict[str, str]) -> set[tuple[str, int]]:
+    allowed = set()
+    for policy in of_kind(objs, "NetworkPolicy"):
+        if not selects(policy["spec"]["podSelector"], labels):
+            continue
+        for rule in policy["spec"].get("egress", []):
+            peers = [
+                peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                for peer in rule.get("to", [])
+            ]
+            for port in rule.get("ports", []):
+                allowed.update((str(peer), int(port["port"])) for peer in peers)
+    return allowed
+
+
+def egress_follows_environment(objs: list[Manifest]) -> list[str]:
+    """A container given AMQP_URL / a database / REDIS_URL / KEYCLOAK_URL may reach it:
+    a variable added without its NetworkPolicy is an outage in a default-deny namespace."""
+    found = []
+    for obj in of_kind(objs, *WORKLOADS):
+        allowed = _allowed_egress(objs, pod_labels(obj))
+        for where, container in containers(obj):
+            for variable in container_environment(objs, container):
+                needed = EGRESS_FOR.get(variable)
+                if needed and needed not in allowed:
+                    found.append(f"{where}: {variable} but no egress to {needed[0]}:{needed[1]}")
+    return found
+
+
 def ports(objs: list[Manifest]) -> list[str]:
     """Probes, the scrape annotation and Services name ports the containers open."""
     found = []
@@ -382,6 +422,7 @@ RULES: dict[str, Rule] = {
     "references": references,
     "ports": ports,
     "service_links": service_links,
+    "egress_follows_environment": egress_follows_environment,
 }
 
 

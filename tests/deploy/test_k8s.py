@@ -184,6 +184,18 @@ MUTATIONS: list[tuple[str, str, str, Callable[[Manifest], None]]] = [
     ("ports", "Deployment", "realtime", _set([*C0, "readinessProbe", "httpGet", "port"], "admin")),
     ("ports", "Service", "auth", _set(["spec", "ports", 0, "targetPort"], 9999)),
     ("service_links", "Deployment", "authors", _set([*POD, "enableServiceLinks"], DELETE)),
+    (
+        "egress_follows_environment",
+        "NetworkPolicy",
+        "gatehouse-realtime",
+        _set(["spec", "egress"], []),
+    ),
+    (
+        "egress_follows_environment",
+        "NetworkPolicy",
+        "gatehouse-migrate-authors",
+        _set(["spec", "egress", 0, "ports", 0, "port"], 5433),
+    ),
     ("service_links", "Job", "migrate-authors", _set([*POD, "enableServiceLinks"], True)),
 ]
 

@@ -164,6 +164,10 @@ class Cluster(Processes):
             "GATEHOUSE_AUTH_PUBLIC_URL": f"http://127.0.0.1:{auth_port}",
         }
         self._service("auth", ["amqp"], {**common, **auth})
+        self.http["auth"] = f"http://127.0.0.1:{auth_port}"
+        # Alone first: the others would poll its JWKS while it hashes the demo passwords
+        # and seals its key, and on a busy 2-core machine it would start last of all.
+        await wait_ready(self, f"{self.http['auth']}/readyz")
         for i in (1, 2):
             port = free_port()
             env = {
@@ -179,7 +183,6 @@ class Cluster(Processes):
                 f"realtime-{i}", ["amqp"], {**common, "GATEHOUSE_REALTIME_PORT": str(port)}
             )
             self.http[f"realtime-{i}"] = f"http://127.0.0.1:{port}"
-        self.http["auth"] = f"http://127.0.0.1:{auth_port}"
         for i in (1, 2):
             port = free_port()
             upstreams = {
@@ -193,7 +196,7 @@ class Cluster(Processes):
             self.http[f"gateway-{i}"] = f"http://127.0.0.1:{port}"
             self.gateways.append(self.http[f"gateway-{i}"])
         for url in self.http.values():  # as a Kubernetes readiness probe would
-            await wait_ready(self, f"{url}/readyz", within=120)
+            await wait_ready(self, f"{url}/readyz")
         await self.wait_for(self.relay_holder, "a relay holds the outbox lock")
 
     def _service(self, name: str, needs: list[str], env: dict[str, str | None]) -> None:

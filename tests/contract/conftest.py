@@ -29,7 +29,7 @@ IDENTITIES = ("admin", "editor", "viewer", "auditor", "nobody")
 @dataclass(frozen=True)
 class System:
     gateway: str
-    realtime: str  # direct, for what the gateway does not serve yet (/asyncapi.json)
+    realtime: str  # direct URLs of the services, for their readiness only
     authors: str
     auth: str
     folder: Path
@@ -49,11 +49,14 @@ class System:
 
 
 def relaxed_gateway_config(folder: Path, limit: int = 1_000_000) -> Path:
-    """The shipped gateway.yaml with every rate-limit policy raised to ``limit``."""
+    """The shipped gateway.yaml with every rate-limit policy (and the login limits per
+    username and address) raised to ``limit``."""
     shipped = resources.files("gatehouse.gateway").joinpath("gateway.yaml").read_text()
     config = yaml.safe_load(shipped)
-    for policy in config["rate_limits"].values():
-        policy["limit"] = limit
+    policies = [*config["rate_limits"].values(), *config.get("login", {}).values()]
+    for policy in policies:
+        if isinstance(policy, dict) and "limit" in policy:
+            policy["limit"] = limit
     path = folder / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -18,8 +18,8 @@ async def test_healthz_and_readyz_when_ready(start_gateway, upstream: Upstream) 
     assert ready.status_code == 200
     checks = ready.json()["checks"]
     assert checks["jwks"]["ok"] is True
-    assert checks["rate_limit_store"] == {"ok": True, "detail": "memory", "required": False}
-    assert checks["upstream:authors"] == {"ok": True, "detail": "breaker closed", "required": False}
+    assert checks["rate_limit_store"] == {"ok": True, "detail": "memory"}
+    assert checks["upstream:authors"] == {"ok": True, "detail": "breaker closed"}
 
 
 async def test_readyz_is_503_while_the_issuer_keys_cannot_load(upstream: Upstream, http) -> None:
@@ -40,8 +40,7 @@ async def test_readyz_fails_when_a_fail_closed_store_is_down(start_gateway, upst
         ready = await http.get(url + "/readyz")
     assert ready.status_code == 503
     store = ready.json()["checks"]["rate_limit_store"]
-    assert store["ok"] is False
-    assert store["detail"].startswith("redis")
+    assert store == {"ok": False, "detail": "redis unreachable: failing closed"}
 
 
 async def test_metrics_are_on_the_admin_port_only(start_gateway_app, issuer, upstream, http):

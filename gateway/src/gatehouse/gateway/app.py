@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gatehouse.common.errors import ConfigurationError, ServiceUnavailable
+from gatehouse.common.health import LIVE_BODY, Health
 from gatehouse.common.problem import send_problem
 from gatehouse.common.tokens import JWTVerifier
 from gatehouse.common.types import Receive, Scope, Send
@@ -28,7 +29,13 @@ from gatehouse.gateway.edge.exchange import Exchange
 from gatehouse.gateway.edge.stage import EdgeStage, Endpoint
 from gatehouse.gateway.metrics import CONFIG_RELOADS
 from gatehouse.gateway.openapi import DOCS_CSP, DOCS_HTML, ApiDocuments
-from gatehouse.gateway.ops import AdminApp, Readiness, healthz, readyz, respond, respond_json
+from gatehouse.gateway.ops import (
+    AdminApp,
+    gateway_health,
+    respond,
+    respond_json,
+    upstream_check,
+)
 from gatehouse.gateway.proxy.upstream import UpstreamPool
 from gatehouse.gateway.proxy.websocket import LiveSockets
 from gatehouse.gateway.rate_limit import MemoryRateLimitStore, RateLimitStore
@@ -67,8 +74,8 @@ class Gateway:
         self.config = config
         self.resources: Resources | None = None
         self.stage: EdgeStage | None = None
-        self.readiness: Readiness | None = None
-        self.admin = AdminApp(lambda: self.readiness)
+        self.health: Health | None = None
+        self.admin = AdminApp(lambda: self.health)
         self._poller: RevocationPoller | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
@@ -98,7 +105,7 @@ class Gateway:
         else:
             store = MemoryRateLimitStore()
         self.resources = res = Resources(verifier, store)
-        self.readiness = Readiness(verifier, store, settings.rate_limit_fail_open, self._pools)
+        self.health = gateway_health(verifier, store, settings.rate_limit_fail_open)
         self._apply(self.config)
         self._poller = RevocationPoller(
             res.revocations,
@@ -109,6 +116,7 @@ class Gateway:
         )
         self._poller.start()
         self._watch()
+        self.health.started()
         log.info(
             "gateway ready: %d routes, upstreams %s",
             len(self.config.routes),
@@ -116,6 +124,8 @@ class Gateway:
         )
 
     async def shutdown(self) -> None:
+        if self.health is not None:
+            self.health.stopping()
         self.stage = None
         if self._watcher is not None:
             self._watcher.cancel()
@@ -189,6 +199,9 @@ class Gateway:
         )
         res.upstreams = pools
         self.config, self.stage = config, stage
+        if self.health is not None:
+            for name in pools:
+                self.health.add(f"upstream:{name}", upstream_check(self._pools, name))
         for name, pool in old.items():
             if pools.get(name) is not pool:
                 self._retire(pool)
@@ -225,11 +238,11 @@ class Gateway:
 
     def _endpoints(self, docs: ApiDocuments) -> dict[str, Endpoint]:
         async def health(ex: Exchange, send: Send) -> None:
-            await healthz(send)
+            await respond_json(send, 200, LIVE_BODY)
 
         async def ready(ex: Exchange, send: Send) -> None:
-            assert self.readiness is not None
-            await readyz(self.readiness, send)
+            assert self.health is not None
+            await respond_json(send, *await self.health.readiness())
 
         async def openapi(ex: Exchange, send: Send) -> None:
             await respond_json(send, 200, await docs.openapi())

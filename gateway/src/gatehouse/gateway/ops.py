@@ -1,92 +1,60 @@
 """The gateway's own endpoints: health and readiness on both ports, metrics on the admin port.
 
-``/metrics`` names internal routes and counts login failures, so it is served only
-on the admin port (``GATEHOUSE_ADMIN_PORT``), apart from public traffic, as Kong
-and Envoy keep theirs.
+Readiness is the kit's contract (:mod:`gatehouse.common.health`): ``jwks`` (the
+issuer's keys are loaded), ``rate_limit_store`` (fails only when the store is down
+and the gateway fails closed) and one ``upstream:<name>`` per upstream, which reports
+the breaker but never makes the gateway unready: an open circuit is a fact about an
+upstream, and taking every gateway replica out for it would turn one outage into all.
+
+``/metrics`` names internal routes and counts login failures, so it is served only on
+the admin port (``GATEHOUSE_ADMIN_PORT``), apart from public traffic, as Kong and
+Envoy keep theirs.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gatehouse.common.errors import ServiceUnavailable
+from gatehouse.common.health import Check, CheckFn, Health, jwks_check
+from gatehouse.common.tokens import JWTVerifier
 from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.gateway.proxy.upstream import UpstreamPool
 from gatehouse.gateway.rate_limit import RateLimitStore, StoreUnavailable
 
-Check = dict[str, Any]
+
+def gateway_health(verifier: JWTVerifier, store: RateLimitStore, fail_open: bool) -> Health:
+    """The checks of the process; ``upstream:<name>`` ones are added per config."""
+    health = Health()
+    health.add("jwks", jwks_check(verifier))
+    health.add("rate_limit_store", _store_check(store, fail_open))
+    return health
 
 
-class KeySource(Protocol):
-    issuer: str
-
-    @property
-    def ready(self) -> bool: ...
-
-    async def refresh(self, *, force: bool = False) -> None: ...
-
-
-class Readiness:
-    """Per-check detail; not ready when the JWKS is not loaded or a store that must work fails.
-
-    An open breaker is a fact about an upstream, not about this replica: it is
-    reported (``upstream:<name>``) but never makes the gateway unready.
-    """
-
-    def __init__(
-        self,
-        verifier: KeySource,
-        store: RateLimitStore,
-        fail_open: bool,
-        upstreams: Any,
-    ) -> None:
-        self.verifier = verifier
-        self.store = store
-        self.fail_open = fail_open
-        self.upstreams = upstreams  # a callable returning the current pools
-
-    async def report(self) -> tuple[bool, dict[str, Check]]:
-        checks = {"jwks": await self._jwks(), "rate_limit_store": await self._store()}
-        pools: dict[str, UpstreamPool] = self.upstreams()
-        for name, pool in pools.items():
-            checks[f"upstream:{name}"] = {
-                "ok": pool.breaker.state != "open",
-                "detail": f"breaker {pool.breaker.state}",
-                "required": False,
-            }
-        ready = all(c["ok"] or not c.get("required", True) for c in checks.values())
-        return ready, checks
-
-    async def _jwks(self) -> Check:
-        if not self.verifier.ready:
-            try:  # rate-limited inside the verifier; lets a gateway started before its issuer heal
-                await self.verifier.refresh()
-            except ServiceUnavailable as exc:
-                return {"ok": False, "detail": exc.detail}
-        ok = self.verifier.ready
-        return {"ok": ok, "detail": f"keys of {self.verifier.issuer}" if ok else "no keys loaded"}
-
-    async def _store(self) -> Check:
-        # When failing open the gateway still serves without the store, so it stays ready.
-        check: Check = {"ok": True, "detail": self.store.name, "required": not self.fail_open}
+def _store_check(store: RateLimitStore, fail_open: bool) -> CheckFn:
+    async def check() -> Check:
         try:
-            await self.store.ping()
-        except StoreUnavailable as exc:
-            check.update(ok=False, detail=f"{self.store.name}: {exc}")
-        return check
+            await store.ping()
+        except StoreUnavailable:
+            if fail_open:  # the gateway still serves, without limits: ready, but say so
+                return Check(True, f"{store.name} unreachable: failing open")
+            return Check(False, f"{store.name} unreachable: failing closed")
+        return Check(True, store.name)
+
+    return check
 
 
-async def healthz(send: Send) -> None:
-    await respond_json(send, 200, {"status": "ok"})
+def upstream_check(upstreams: Callable[[], dict[str, UpstreamPool]], name: str) -> CheckFn:
+    async def check() -> Check:
+        pool = upstreams().get(name)
+        if pool is None:
+            return Check(True, "no longer configured")
+        return Check(True, f"breaker {pool.breaker.state}")
 
-
-async def readyz(readiness: Readiness, send: Send) -> None:
-    ready, checks = await readiness.report()
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
-    await respond_json(send, 200 if ready else 503, body)
+    return check
 
 
 async def respond_json(send: Send, status: int, body: Any) -> None:
@@ -104,10 +72,10 @@ async def respond(send: Send, status: int, content_type: bytes, body: bytes) -> 
 
 
 class AdminApp:
-    """The admin port: ``/metrics``, ``/healthz``, ``/readyz`` (pure ASGI, no lifespan)."""
+    """The admin port: ``/metrics``, ``/healthz``, ``/readyz`` (pure ASGI)."""
 
-    def __init__(self, readiness: Any) -> None:
-        self.readiness = readiness  # a callable returning the current Readiness or None
+    def __init__(self, health: Callable[[], Health | None]) -> None:
+        self.health = health
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -115,17 +83,15 @@ class AdminApp:
             return
         if scope["type"] != "http":
             return
-        path = scope["path"]
+        health = self.health()
         if scope["method"] not in ("GET", "HEAD"):
-            await respond_json(send, 405, {"status": "method not allowed"})
-        elif path == "/metrics":
+            await respond_json(send, 405, {"status": "method_not_allowed"})
+        elif scope["path"] == "/metrics":
             await respond(send, 200, CONTENT_TYPE_LATEST.encode(), generate_latest())
-        elif path == "/healthz":
-            await healthz(send)
-        elif path == "/readyz" and (readiness := self.readiness()) is not None:
-            await readyz(readiness, send)
+        elif health is not None:
+            await health.asgi(scope, receive, send)
         else:
-            await respond_json(send, 404, {"status": "not found"})
+            await respond_json(send, 503, {"status": "not_ready", "checks": {}})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -64,6 +64,7 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/gateway_overhead.py
+	$(VENV)/bin/python bench/gateway_ws_memory.py
 
 $(PROMTOOL):
 	@# Where apt is missing or unreachable the alert tests skip with the reason (CI: fail).

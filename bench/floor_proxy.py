@@ -1,5 +1,8 @@
 """The Python floor: a bare pure-ASGI reverse proxy on aiohttp's client, nothing else.
 
+It forwards the request's headers and the response's (less hop-by-hop ones), as any
+proxy must, and does nothing more: no limits, no auth, no metrics.
+
 python bench/floor_proxy.py PORT UPSTREAM_URL
 """
 
@@ -12,6 +15,7 @@ import aiohttp
 import uvicorn
 
 UPSTREAM = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8001"
+SKIP = {b"host", b"connection", b"keep-alive", b"transfer-encoding", b"date"}
 session: aiohttp.ClientSession | None = None
 
 
@@ -20,10 +24,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     session = session or aiohttp.ClientSession(auto_decompress=False)
-    async with session.request(scope["method"], UPSTREAM + scope["path"]) as response:
+    headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k not in SKIP]
+    url = UPSTREAM + scope["path"]
+    async with session.request(scope["method"], url, headers=headers) as response:
         body = await response.read()
-        headers = [(k, v) for k, v in response.raw_headers if k.lower() != b"date"]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        back = [(k, v) for k, v in response.raw_headers if k.lower() not in SKIP]
+        await send({"type": "http.response.start", "status": response.status, "headers": back})
         await send({"type": "http.response.body", "body": body})
 
 

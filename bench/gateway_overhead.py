@@ -13,10 +13,12 @@ Every target proxies to the same static upstream (1 KB of JSON, uvicorn + httpto
 
 For each proxy it reports req/s, p50/p99 and the CPU time (user+system, /proc) of the
 proxy process per request, and the gateway's ratios to the floor and to nginx. The
-machine is shared: ``--runs N`` repeats the whole set and reports the median ratio;
-only ratios within one run are compared, never absolute figures across runs.
+machine is shared: the targets are measured in interleaved rounds (``--rounds``, each
+``--seconds`` long per target; ``--runs`` restarts every process) and the median of
+the per-round ratios is reported; only ratios within one round are compared, never
+absolute figures across rounds.
 
-    .venv/bin/python bench/gateway_overhead.py [--runs 3] [--connections 32] [--seconds 10]
+    .venv/bin/python bench/gateway_overhead.py [--rounds 5] [--runs 1] [--seconds 5]
 
 ``--profile FILE`` runs the gateway under cProfile for one run (figures then inflate).
 Needs wrk and nginx (installed with apt-get when missing). Loopback only; bounded in time.
@@ -155,7 +157,6 @@ def _find(pattern: str, text: str) -> str:
 def measure(
     url: str, pid: int | None, token: str | None, args: argparse.Namespace
 ) -> dict[str, float]:
-    wrk(url, token, args.connections, 2)  # warm-up: pools, caches, JIT-less but warm
     before = cpu_seconds(pid) if pid else 0.0
     result = wrk(url, token, args.connections, args.seconds)
     if pid:
@@ -163,7 +164,7 @@ def measure(
     return result
 
 
-def one_run(args: argparse.Namespace, folder: Path, run: int) -> dict[str, dict[str, float]]:
+def one_run(args: argparse.Namespace, folder: Path, run: int) -> list[dict[str, dict[str, float]]]:
     procs = Processes(folder)
     ports = {
         n: free_port() for n in ("upstream", "nginx", "floor", "auth", "gw", "gwr", "a1", "a2")
@@ -228,16 +229,24 @@ def one_run(args: argparse.Namespace, folder: Path, run: int) -> dict[str, dict[
         )
         nginx_worker = _child_of(nginx_pid) or nginx_pid
         path = "/v1/authors/bench"
-        results = {
-            "direct": measure(upstream + path, None, None, args),
-            "nginx": measure(f"http://127.0.0.1:{ports['nginx']}{path}", nginx_worker, None, args),
-            "floor": measure(f"http://127.0.0.1:{ports['floor']}{path}", floor_pid, None, args),
-            "gateway": measure(f"http://127.0.0.1:{ports['gw']}/api{path}", gw_pid, token, args),
-            "gw+redis": measure(f"http://127.0.0.1:{ports['gwr']}/api{path}", gwr_pid, token, args),
+        targets = {
+            "direct": (upstream + path, None, None),
+            "nginx": (f"http://127.0.0.1:{ports['nginx']}{path}", nginx_worker, None),
+            "floor": (f"http://127.0.0.1:{ports['floor']}{path}", floor_pid, None),
+            "gateway": (f"http://127.0.0.1:{ports['gw']}/api{path}", gw_pid, token),
+            "gw+redis": (f"http://127.0.0.1:{ports['gwr']}/api{path}", gwr_pid, token),
         }
+        for url, _, auth_token in targets.values():  # warm-up: pools, caches
+            wrk(url, auth_token, args.connections, 2)
+        # Rounds interleave the targets, so that load from elsewhere on a shared machine
+        # falls on all of them alike; each round's ratios are kept.
+        rounds = [
+            {name: measure(*target, args) for name, target in targets.items()}
+            for _ in range(args.rounds)
+        ]
     finally:
         procs.stop()
-    return results
+    return rounds
 
 
 def _child_of(pid: int) -> int | None:
@@ -250,8 +259,8 @@ def _child_of(pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
-def report(run: int, results: dict[str, dict[str, float]]) -> dict[str, float]:
-    print(f"\nrun {run + 1}")
+def report(label: str, results: dict[str, dict[str, float]]) -> dict[str, float]:
+    print(f"\n{label}")
     for name, r in results.items():
         cpu = f"{r['cpu_us']:7.0f} us/req" if "cpu_us" in r else " " * 14
         print(
@@ -271,22 +280,30 @@ def report(run: int, results: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=1, help="fresh processes each run")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per run")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--profile", metavar="FILE", help="cProfile the gateway in run 1")
     args = parser.parse_args()
     ensure_tools()
-    print(f"connections={args.connections} seconds={args.seconds} runs={args.runs}")
+    print(
+        f"connections={args.connections} seconds={args.seconds} "
+        f"runs={args.runs} rounds={args.rounds}"
+    )
     all_ratios: list[dict[str, float]] = []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            all_ratios.append(report(run, one_run(args, Path(tmp), run)))
+            for i, results in enumerate(one_run(args, Path(tmp), run)):
+                all_ratios.append(report(f"run {run + 1} round {i + 1}", results))
     medians: dict[str, Any] = {
         key: statistics.median(r[key] for r in all_ratios) for key in all_ratios[0]
     }
-    print("\nmedian over runs: " + "  ".join(f"{k} {v:.2f}x" for k, v in medians.items()))
+    print(
+        f"\nmedian over {len(all_ratios)} rounds: "
+        + "  ".join(f"{k} {v:.2f}x" for k, v in medians.items())
+    )
 
 
 if __name__ == "__main__":

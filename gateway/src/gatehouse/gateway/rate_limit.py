@@ -9,11 +9,12 @@ adapter updates it atomically in one Lua script.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gatehouse.common.errors import ServiceUnavailable, TooManyRequests
 from gatehouse.gateway.config import RateLimitPolicy
@@ -115,7 +116,7 @@ class RateLimiter:
         except StoreUnavailable as exc:
             self._store_failed(policy_name, exc)
             return None
-        RATE_LIMIT_DECISIONS.labels(policy_name, "allowed" if decision.allowed else "limited").inc()
+        _decision_counter(policy_name, decision.allowed).inc()
         return decision
 
     def _store_failed(self, policy_name: str, exc: StoreUnavailable) -> None:
@@ -131,6 +132,20 @@ class RateLimiter:
         return
 
 
+_counters: dict[tuple[str, bool], Any] = {}
+
+
+def _decision_counter(policy_name: str, allowed: bool) -> Any:
+    counter = _counters.get((policy_name, allowed))
+    if counter is None:
+        outcome = "allowed" if allowed else "limited"
+        counter = _counters[(policy_name, allowed)] = RATE_LIMIT_DECISIONS.labels(
+            policy_name, outcome
+        )
+    return counter
+
+
+@functools.lru_cache(maxsize=256)
 def policy_header(name: str, policy: RateLimitPolicy) -> bytes:
     """``RateLimit-Policy`` per draft-ietf-httpapi-ratelimit-headers-11."""
     return f'"{name}";q={policy.limit};w={_seconds(policy.window)}'.encode()

@@ -64,8 +64,21 @@ _IDENTITY_PREFIXES = (
 )
 
 
+_DROPPED = HOP_BY_HOP | _REPLACED | _IDENTITY
+
+
 def is_identity_header(name: bytes) -> bool:
     return name in _IDENTITY or name.startswith(_IDENTITY_PREFIXES)
+
+
+def _clean(passed: Headers, connection: bytes | None) -> Headers:
+    """Less the headers ``Connection`` names (RFC 9110 §7.6.1) and a malformed traceparent."""
+    named = {t.strip().lower() for t in (connection or b"").split(b",")}
+    return [
+        (n, v)
+        for n, v in passed
+        if n not in named and (n != b"traceparent" or _TRACEPARENT.match(v))
+    ]
 
 
 @dataclass(slots=True)
@@ -107,49 +120,35 @@ class Exchange:
 
     @classmethod
     def parse(cls, scope: Scope) -> Exchange:
+        headers = scope["headers"]
+        last = dict(headers)  # one C-level pass; the last value wins for single fields
         ex = cls(scope, scope.get("method", "GET"), scope["path"], started=time.perf_counter())
-        connection: list[bytes] = []
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                ex.authorization = value
-            elif name == b"content-length":
-                ex.content_length = value
-            elif name == b"content-type":
-                ex.content_type = value
-            elif name == b"content-encoding":
-                ex.content_encoding = value
-            elif name == b"transfer-encoding":
-                ex.chunked = True
-            elif name == b"host":
-                ex.host = value
-            elif name == b"origin":
-                ex.origin = value
-            elif name == b"access-control-request-method":
-                ex.preflight_method = value
-            elif name == b"x-forwarded-for":
-                ex.forwarded_for.extend(a.strip() for a in value.split(b",") if a.strip())
-            elif name == b"x-forwarded-proto":
-                ex.forwarded_proto = value
-            elif name == b"x-forwarded-host":
-                ex.forwarded_host = value
-            elif name == b"x-request-id":
-                if _REQUEST_ID.match(value):
-                    request_id = value.decode()
-            elif name == b"connection":
-                connection.extend(t.strip().lower() for t in value.split(b","))
-            if (
-                name in HOP_BY_HOP
-                or name in _REPLACED
-                or is_identity_header(name)
-                or (name == b"traceparent" and not _TRACEPARENT.match(value))
-            ):
-                continue
-            ex.passed.append((name, value))
-        if connection:
-            named = set(connection)
-            ex.passed = [(n, v) for n, v in ex.passed if n not in named]
-        ex.request_id = request_id or os.urandom(16).hex()  # as uuid4().hex, for less
+        ex.authorization = last.get(b"authorization")
+        ex.content_length = last.get(b"content-length")
+        ex.content_type = last.get(b"content-type")
+        ex.content_encoding = last.get(b"content-encoding")
+        ex.chunked = b"transfer-encoding" in last
+        ex.host = last.get(b"host")
+        ex.origin = last.get(b"origin")
+        ex.preflight_method = last.get(b"access-control-request-method")
+        ex.forwarded_proto = last.get(b"x-forwarded-proto")
+        ex.forwarded_host = last.get(b"x-forwarded-host")
+        if b"x-forwarded-for" in last:
+            ex.forwarded_for = [
+                a.strip() for n, v in headers if n == b"x-forwarded-for" for a in v.split(b",")
+            ]
+            ex.forwarded_for = [a for a in ex.forwarded_for if a]
+        request_id = last.get(b"x-request-id")
+        ex.request_id = (
+            request_id.decode()
+            if request_id is not None and _REQUEST_ID.match(request_id)
+            else os.urandom(16).hex()  # as uuid4().hex, for less
+        )
+        ex.passed = [
+            (n, v) for n, v in headers if n not in _DROPPED and not n.startswith(_IDENTITY_PREFIXES)
+        ]
+        if b"connection" in last or b"traceparent" in last:
+            ex.passed = _clean(ex.passed, last.get(b"connection"))
         return ex
 
     @property

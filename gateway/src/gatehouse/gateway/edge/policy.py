@@ -59,12 +59,14 @@ class RouteTable:
 
 def path_trick(raw_path: bytes, path: str) -> str | None:
     """Why the path is refused (dot segments, encoded slashes, NUL), or None."""
-    raw = raw_path.lower()
-    if any(trick in raw for trick in _RAW_TRICKS):
-        return "encoded slashes, backslashes and NUL are not allowed in paths"
-    segments = path.split("/")
-    if "." in segments or ".." in segments or "\x00" in path:
-        return "dot segments are not allowed in paths"
+    if b"%" in raw_path or b"\\" in raw_path or b"\x00" in raw_path:
+        raw = raw_path.lower()
+        if any(trick in raw for trick in _RAW_TRICKS):
+            return "encoded slashes, backslashes and NUL are not allowed in paths"
+    if "/." in path or "\x00" in path:
+        segments = path.split("/")
+        if "." in segments or ".." in segments or "\x00" in path:
+            return "dot segments are not allowed in paths"
     return None
 
 

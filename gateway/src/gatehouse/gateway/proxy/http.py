@@ -29,6 +29,7 @@ from gatehouse.gateway.proxy.headers import upstream_headers
 from gatehouse.gateway.proxy.upstream import UpstreamPool
 
 PROBLEM_MAX = 65_536
+SMALL_BODY = 65_536  # read whole rather than streamed
 _HTTP_CODE = re.compile(r"^http_(\d{3})$")
 _CODES = {
     400: "bad_request",
@@ -115,8 +116,11 @@ class HttpProxy:
             await send({"type": "http.response.body", "body": body})
             return
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        if 0 < length <= SMALL_BODY:  # the common case: one read, one message
+            await send({"type": "http.response.body", "body": await response.read()})
+            return
         # With a Content-Length, the chunk that completes it is the last one: no extra
-        # empty message (most responses fit one chunk). A zero-length body is completed.
+        # empty message. A zero-length body is completed.
         left = length
         if left != 0:
             async for chunk in response.content.iter_any():

@@ -20,7 +20,7 @@ import contextvars
 import logging
 import time
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -77,6 +77,16 @@ class Replica:
     netloc: str
     ejected_until: float = 0.0
     eject_for: float = 0.0
+    _urls: dict[str, URL] = field(default_factory=dict, repr=False)
+
+    def url(self, target: str) -> URL:
+        """The URL of ``target`` (raw path and query), parsed once per distinct target."""
+        url = self._urls.get(target)
+        if url is None:
+            url = URL(self.base + target, encoded=True)
+            if len(self._urls) < 4096:
+                self._urls[target] = url
+        return url
 
 
 class UpstreamPool:
@@ -162,7 +172,7 @@ class UpstreamPool:
             try:
                 response = await self.session.request(
                     method,
-                    URL(replica.base + target, encoded=True),
+                    replica.url(target),
                     headers=headers,
                     data=body,
                     allow_redirects=False,

@@ -130,6 +130,7 @@ class WebSocketProxy:
             return
         if not accepted:
             await send({"type": "websocket.accept", "subprotocol": ws.subprotocol})
+        ex.passed = []  # an idle socket may live for hours: keep no copy of the headers
         pipe = _Pipe(receive, send, ws, self.limits.max_ws_frame_bytes, principal)
         self.live.add(pipe)
         WS_CONNECTIONS.inc()

@@ -2,9 +2,9 @@
 
 Processes (each the installed ``gatehouse`` command): auth, two authors replicas
 (HTTP only), two outbox relays (one active, one standing by on the advisory lock),
-two realtime replicas and two gateways. Gateway *i* routes to authors *i* and
-realtime *i* (until the gateway balances across replicas). Every connection to a
-shared service goes through a fault proxy of this suite (:mod:`.proxies`).
+two realtime replicas and two gateways, each gateway balancing across both authors
+and both realtime replicas. Every connection to a shared service goes through a
+fault proxy of this suite (:mod:`.proxies`).
 """
 
 from __future__ import annotations
@@ -183,13 +183,16 @@ class Cluster(Processes):
                 f"realtime-{i}", ["amqp"], {**common, "GATEHOUSE_REALTIME_PORT": str(port)}
             )
             self.http[f"realtime-{i}"] = f"http://127.0.0.1:{port}"
+        replicas = {
+            kind: [self.http[f"{kind}-{i}"] for i in (1, 2)] for kind in ("authors", "realtime")
+        }
+        upstreams = {
+            "GATEHOUSE_UPSTREAM_AUTHORS_URL": ",".join(replicas["authors"]),
+            "GATEHOUSE_UPSTREAM_REALTIME_URL": ",".join(replicas["realtime"]),
+            "GATEHOUSE_UPSTREAM_AUTH_URL": self.http["auth"],
+        }
         for i in (1, 2):
             port = free_port()
-            upstreams = {
-                "GATEHOUSE_UPSTREAM_AUTHORS_URL": self.http[f"authors-{i}"],
-                "GATEHOUSE_UPSTREAM_REALTIME_URL": self.http[f"realtime-{i}"],
-                "GATEHOUSE_UPSTREAM_AUTH_URL": self.http["auth"],
-            }
             env = {**common, **upstreams, "GATEHOUSE_GATEWAY_PORT": str(port)}
             env["GATEHOUSE_ADMIN_PORT"] = str(free_port())  # /metrics, off the public port
             self._service(f"gateway-{i}", ["redis"], env)

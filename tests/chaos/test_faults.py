@@ -15,6 +15,7 @@ started again afterwards so the next test has the whole cluster.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -64,4 +65,24 @@ async def test_redis_cut_under_gateway_load_is_not_seen_by_clients(
     experiment = Experiment(cluster, scale, with_reader=True)
     await experiment.run(fault)
     report["fault"] = f"redis cut {scale.fault:.0f}s"
+    _judge(experiment, await experiment.verdict(report), report)
+
+
+async def test_an_authors_replica_killed_is_an_outage_of_seconds_at_most(
+    cluster: Cluster, scale: Scale, report: dict[str, Any]
+) -> None:
+    """authors-1 killed under write load while authors-2 is healthy: readiness and
+    balancing route around it, so writes fail at most for GRACE seconds."""
+    started = time.monotonic()
+
+    async def fault() -> None:  # the fault is the kill: the outage must end GRACE after it
+        cluster.kill("authors-1")
+
+    experiment = Experiment(cluster, scale)
+    try:
+        await experiment.run(fault, after=scale.fault + scale.cool_down)
+    finally:
+        await cluster.restart("authors-1")
+    report["fault"] = "authors replica killed"
+    report["restarted_after_s"] = round(time.monotonic() - started, 1)
     _judge(experiment, await experiment.verdict(report), report)

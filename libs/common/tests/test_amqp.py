@@ -93,3 +93,59 @@ async def test_a_fan_out_subscriber_resumes_after_a_cut_without_loss_or_repeat(
     await reader.close()
     await writer.close()
     await link.close()
+
+
+def numbered(count: int, start: int = 0) -> list[CloudEvent]:
+    return [
+        CloudEvent(source="/t", type="gatehouse.author.created", data={"n": n})
+        for n in range(start, start + count)
+    ]
+
+
+async def test_a_new_subscriber_cut_before_its_first_event_loses_nothing(amqp_namespace) -> None:
+    """Regression: the consumer started at offset "next" and kept it until its first
+    delivery, so a reconnect before that skipped whatever came in between."""
+    writer = AmqpEventBus(amqp_namespace.url, exchange=amqp_namespace.exchange)
+    await writer.start()
+    async with TcpProxy.to_url(amqp_namespace.url) as proxy:
+        reader = AmqpEventBus(
+            proxy.url_for(amqp_namespace.url),
+            exchange=amqp_namespace.exchange,
+            reconnect_interval=0.2,
+        )
+        await reader.start()
+        got: asyncio.Queue[CloudEvent] = asyncio.Queue()
+        await reader.subscribe("gatehouse.#", got.put)
+        await asyncio.sleep(0.3)  # attached, nothing delivered yet
+
+        await proxy.cut()  # a broker outage as this replica sees it
+        during = numbered(20)
+        for event in during:
+            await writer.publish(event)
+        await asyncio.sleep(0.5)  # the reader retries and is refused meanwhile
+        proxy.restore()
+
+        after = [await asyncio.wait_for(got.get(), 15) for _ in during]
+        assert [e.id for e in after] == [e.id for e in during]
+        await asyncio.sleep(0.3)
+        assert got.empty()
+        await reader.close()
+    await writer.close()
+
+
+async def test_cancelling_a_subscription_while_the_broker_is_away_does_not_hang(
+    amqp_namespace,
+) -> None:
+    async with TcpProxy.to_url(amqp_namespace.url) as proxy:
+        bus = AmqpEventBus(
+            proxy.url_for(amqp_namespace.url),
+            exchange=amqp_namespace.exchange,
+            reconnect_interval=0.2,
+        )
+        await bus.start()
+        got: asyncio.Queue[CloudEvent] = asyncio.Queue()
+        subscription = await bus.subscribe("gatehouse.#", got.put)
+        await proxy.cut()
+        await asyncio.sleep(0.3)
+        await asyncio.wait_for(subscription.cancel(), 2)
+        await asyncio.wait_for(bus.close(), 2)

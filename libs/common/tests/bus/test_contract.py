@@ -95,7 +95,8 @@ async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0
 
 
 async def _settle() -> None:
-    # A RabbitMQ stream consumer starts at "next": let it attach before publishing.
+    # Not needed for fan-out (a stream reader starts at a timestamp, before it attaches);
+    # kept so that a consumer is in place before the first publish in every test.
     await asyncio.sleep(0.3)
 
 
@@ -117,6 +118,40 @@ async def test_fan_out_subscribers_each_see_every_matching_event_in_order(
     assert [e.id for e in got_authors] == [sent[0].id, sent[2].id, sent[3].id]
     await asyncio.sleep(0.1)
     assert authors.empty()
+
+
+async def test_a_fan_out_subscriber_may_replay_the_recent_past_then_catch_up(
+    deployment: BusUnderTest,
+) -> None:
+    publisher, reader = await deployment.new_bus(), await deployment.new_bus()
+    witness: asyncio.Queue[CloudEvent] = asyncio.Queue()
+    await reader.subscribe("gatehouse.#", witness.put)
+    await _settle()
+    before = [_event(n) for n in range(5)]
+    for event in before:
+        await publisher.publish(event)
+    replayed: list[str] = []
+
+    async def record(event: CloudEvent) -> None:
+        replayed.append(event.id)
+
+    subscription = await reader.subscribe("gatehouse.#", record, replay=60)
+    await asyncio.wait_for(subscription.caught_up(), 10)
+    assert replayed == [e.id for e in before]
+    after = _event(5)
+    await publisher.publish(after)
+    seen = [await asyncio.wait_for(witness.get(), 10) for _ in range(6)]
+    assert [e.id for e in seen] == [e.id for e in [*before, after]]  # no marker, no repeat
+    await _eventually(_async(lambda: replayed[-1:] == [after.id]))
+    await asyncio.sleep(0.2)
+    assert witness.empty()
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def run() -> bool:
+        return check()
+
+    return run
 
 
 async def test_a_shared_queue_gives_each_event_to_one_of_its_subscribers(

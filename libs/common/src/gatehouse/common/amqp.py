@@ -5,8 +5,12 @@ publisher confirms, ``mandatory`` with returns raised, so ``publish`` returns on
 once the broker has routed and stored the event. The exchange always feeds a
 durable **stream** queue, so an event is never unroutable and every fan-out
 subscriber (each realtime replica) reads every event from its own offset.
-A fan-out subscriber that loses its connection resumes from the offset after the
-last event it saw, so a broker restart or a network cut loses no event for it.
+A fan-out subscriber reads the stream from a real position: a timestamp ``replay``
+seconds back when it subscribes (never ``next``), then the offset after the last
+event it saw, so a broker restart or a network cut, even before its first event,
+loses no event for it. ``caught_up`` puts a fence message (empty body, type
+``gatehouse.stream.fence``) at the stream's tail and waits to read it back; readers
+skip fences.
 Work queues (``subscribe(..., queue=name)``) are durable quorum queues: an event
 whose handler fails is requeued, and after ``max_deliveries`` deliveries the
 broker moves it to the dead-letter queue ``<name>.dlq``.
@@ -29,6 +33,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -56,6 +61,13 @@ from gatehouse.common.events import (
 log = logging.getLogger("gatehouse.amqp")
 
 
+# A fan-out subscriber starts this many seconds further back than it asked, so that a
+# clock of ours ahead of the broker's (chunk timestamps are the broker's) loses nothing.
+CLOCK_SKEW_MARGIN = 5.0
+FENCE_TYPE = "gatehouse.stream.fence"
+FENCE_HEADER = "x-gatehouse-fence"
+
+
 class _AmqpSubscription:
     def __init__(self, channel: AbstractRobustChannel, queue: AbstractQueue, tag: str) -> None:
         self._channel, self._queue, self._tag = channel, queue, tag
@@ -65,8 +77,90 @@ class _AmqpSubscription:
         return not self._channel.is_closed  # closed while the connection is down
 
     async def cancel(self) -> None:
-        await self._queue.cancel(self._tag)
-        await self._channel.close()
+        if not self._channel.is_closed:  # while the broker is away the consumer is gone already
+            await self._queue.cancel(self._tag)
+        await self._channel.close()  # and it is not restored on reconnect
+
+    async def caught_up(self) -> None:
+        return None  # a work queue has no past to catch up with
+
+
+class _StreamSubscription(_AmqpSubscription):
+    """One fan-out reader of the stream, always at a real position.
+
+    It attaches at a timestamp (``replay`` seconds back, plus a clock-skew margin),
+    never at ``next``: aio-pika's robust queue re-consumes with the very ``arguments``
+    dict after a reconnect, so until the first delivery a reconnect starts again from
+    that timestamp, and afterwards from the offset after the last event seen. Events
+    redelivered below that offset are skipped. Fences (see :meth:`caught_up`) are
+    markers of this adapter, never handed to the handler.
+    """
+
+    def __init__(
+        self,
+        bus: AmqpEventBus,
+        channel: AbstractRobustChannel,
+        stream: AbstractQueue,
+        pattern: str,
+        handler: Handler,
+        replay: float,
+    ) -> None:
+        super().__init__(channel, stream, "")
+        self._bus, self._pattern, self._handler = bus, pattern, handler
+        start = datetime.now(UTC) - timedelta(seconds=replay + CLOCK_SKEW_MARGIN)
+        self.arguments: dict[str, Any] = {"x-stream-offset": start}
+        self._fence = uuid.uuid4().hex
+        self._fence_seen = asyncio.Event()
+        self._fence_sent = False
+
+    async def start(self) -> None:
+        self._tag = await self._queue.consume(self._on_message, arguments=self.arguments)
+
+    async def caught_up(self) -> None:
+        """Return once every event retained when this is first awaited has been handled.
+
+        Puts a fence at the tail of the stream (once) and waits to read it back, which
+        tells the reader it has passed everything before it; retried while the broker
+        is away (wrap in a timeout).
+        """
+        while not self._fence_sent:
+            try:
+                await self._bus._publish_fence(self._fence)
+                self._fence_sent = True
+            except Exception as exc:
+                log.warning("cannot place a fence on the stream yet: %r", exc)
+                await asyncio.sleep(self._bus._reconnect_interval)
+        await self._fence_seen.wait()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            if self._is_new(message):
+                await self._handle(message)
+        finally:
+            await message.ack()  # a stream ack only grants credit; the event stays
+
+    def _is_new(self, message: AbstractIncomingMessage) -> bool:
+        offset = message.headers.get("x-stream-offset")
+        if isinstance(offset, int):
+            position = self.arguments["x-stream-offset"]
+            if isinstance(position, int) and offset < position:
+                return False  # redelivered after a reconnect: seen already
+            self.arguments["x-stream-offset"] = offset + 1
+        fence = message.headers.get(FENCE_HEADER)
+        if fence is not None:
+            if fence == self._fence:
+                self._fence_seen.set()
+            return False
+        return True
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            if message.routing_key and topic_matches(self._pattern, message.routing_key):
+                await self._handler(CloudEvent.from_json(message.body))
+        except ValidationError:
+            log.error("dropping malformed event %s from the stream", message.message_id)
+        except Exception:
+            log.exception("stream handler failed for %s", message.message_id)
 
 
 class AmqpEventBus:
@@ -157,51 +251,36 @@ class AmqpEventBus:
         await self._exchange.publish(message, routing_key=event.type, mandatory=True)
 
     async def subscribe(
-        self, pattern: str, handler: Handler, *, queue: str | None = None
+        self, pattern: str, handler: Handler, *, queue: str | None = None, replay: float = 0.0
     ) -> _AmqpSubscription:
         assert self._connection is not None, "start() first"
         channel = await self._connection.channel()
         assert isinstance(channel, AbstractRobustChannel)
         await channel.set_qos(prefetch_count=self._prefetch)
         if queue is None:
-            return await self._fan_out(channel, pattern, handler)
+            return await self._fan_out(channel, pattern, handler, replay)
         return await self._work_queue(channel, pattern, handler, queue)
+
+    async def _publish_fence(self, fence: str) -> None:
+        """Put a marker at the stream's tail; a reader that reaches it has caught up."""
+        if self._channel is None:
+            raise RuntimeError("the bus is closed")
+        message = aio_pika.Message(b"", type=FENCE_TYPE, headers={FENCE_HEADER: fence})
+        await self._channel.default_exchange.publish(
+            message, routing_key=self.stream_name, mandatory=True
+        )
 
     async def _declare_stream(self, channel: AbstractRobustChannel) -> AbstractQueue:
         arguments = {"x-queue-type": "stream", "x-max-age": self._max_age}
         return await channel.declare_queue(self.stream_name, durable=True, arguments=arguments)
 
     async def _fan_out(
-        self, channel: AbstractRobustChannel, pattern: str, handler: Handler
-    ) -> _AmqpSubscription:
+        self, channel: AbstractRobustChannel, pattern: str, handler: Handler, replay: float
+    ) -> _StreamSubscription:
         stream = await self._declare_stream(channel)
-        # aio-pika's robust queue re-consumes with this very dict after a reconnect;
-        # moving the offset past each delivered event makes it resume right after the
-        # last one seen, instead of at "next" (which would skip what came in between).
-        arguments: dict[str, Any] = {"x-stream-offset": "next"}
-
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            offset = message.headers.get("x-stream-offset")
-            if isinstance(offset, int):
-                if (
-                    isinstance(arguments["x-stream-offset"], int)
-                    and offset < arguments["x-stream-offset"]
-                ):
-                    await message.ack()  # redelivered after a reconnect: seen already
-                    return
-                arguments["x-stream-offset"] = offset + 1
-            try:
-                if message.routing_key and topic_matches(pattern, message.routing_key):
-                    await handler(CloudEvent.from_json(message.body))
-            except ValidationError:
-                log.error("dropping malformed event %s from the stream", message.message_id)
-            except Exception:
-                log.exception("stream handler failed for %s", message.message_id)
-            finally:
-                await message.ack()  # a stream ack only grants credit; the event stays
-
-        tag = await stream.consume(on_message, arguments=arguments)
-        return _AmqpSubscription(channel, stream, tag)
+        subscription = _StreamSubscription(self, channel, stream, pattern, handler, replay)
+        await subscription.start()
+        return subscription
 
     async def _work_queue(
         self, channel: AbstractRobustChannel, pattern: str, handler: Handler, name: str

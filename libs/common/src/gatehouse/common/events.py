@@ -59,6 +59,10 @@ class Subscription(Protocol):
 
     async def cancel(self) -> None: ...
 
+    async def caught_up(self) -> None:
+        """Return once the subscriber has been handed every event the bus retained
+        when this was first awaited (fan-out with ``replay``); at once otherwise."""
+
 
 RpcHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 DEFAULT_MAX_DELIVERIES = 5
@@ -70,7 +74,9 @@ class EventBus(Protocol):
     * ``publish`` returns once the bus has accepted the event (broker confirm).
     * ``subscribe(pattern, handler)`` without ``queue`` gives this subscriber every
       matching event, in order (fan-out); a failing handler is logged and the
-      subscriber moves on.
+      subscriber moves on. With ``replay`` seconds it is first handed the retained
+      events of that last while (at least that much; a little more is allowed), and
+      ``caught_up()`` on its subscription says when it has had them all.
     * ``subscribe(pattern, handler, queue=name)``: subscribers that share ``name``
       share the work, each event going to one of them. The queue is bound to
       ``pattern`` and keeps events while nobody consumes. An event whose handler
@@ -95,7 +101,7 @@ class EventBus(Protocol):
     async def publish(self, event: CloudEvent) -> None: ...
 
     async def subscribe(
-        self, pattern: str, handler: Handler, *, queue: str | None = None
+        self, pattern: str, handler: Handler, *, queue: str | None = None, replay: float = 0.0
     ) -> Subscription: ...
 
     async def request(

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,8 @@ from gatehouse.common.events import (
 )
 
 log = logging.getLogger("gatehouse.events")
+# Queued after a fan-out subscriber's replay: once it is read, the subscriber caught up.
+_REPLAYED = CloudEvent(source="/gatehouse/memory-bus", type="gatehouse.bus.replayed")
 _Delivery = tuple[CloudEvent, int]  # the event and how many times it was delivered before
 
 
@@ -106,12 +109,19 @@ class _QueueConsumer:
         if self in self.queue.consumers:
             self.queue.consumers.remove(self)
 
+    async def caught_up(self) -> None:
+        return None  # a work queue has no past to catch up with
+
 
 class _Consumer:
     """A fan-out subscriber's task; cancelling the subscription stops it."""
 
-    def __init__(self, bus: InMemoryEventBus, task: asyncio.Task[None]) -> None:
-        self._bus, self.task = bus, task
+    def __init__(
+        self, bus: InMemoryEventBus, pending: asyncio.Queue[CloudEvent], handler: Handler
+    ) -> None:
+        self._bus, self._pending = bus, pending
+        self._replayed = asyncio.Event()
+        self.task = bus._spawn(_read_in_order(pending, handler, self._replayed))
 
     @property
     def active(self) -> bool:
@@ -122,6 +132,9 @@ class _Consumer:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
+
+    async def caught_up(self) -> None:
+        await self._replayed.wait()
 
 
 class _Server:
@@ -137,12 +150,23 @@ class _Server:
         if self in servers:
             servers.remove(self)
 
+    async def caught_up(self) -> None:
+        return None
+
 
 class InMemoryEventBus:
-    """The event bus within one process. ``start`` is optional; ``close`` stops every task."""
+    """The event bus within one process. ``start`` is optional; ``close`` stops every task.
+
+    Like the stream of the RabbitMQ adapter, it retains its last ``retain`` events
+    (with their time) for fan-out subscribers that ask for a ``replay``.
+    """
 
     def __init__(
-        self, *, max_deliveries: int = DEFAULT_MAX_DELIVERIES, prefetch: int = 256
+        self,
+        *,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        prefetch: int = 256,
+        retain: int = 10_000,
     ) -> None:
         if max_deliveries < 1:
             raise ValueError("max_deliveries must be at least 1")
@@ -154,6 +178,7 @@ class InMemoryEventBus:
         self._turn = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._log: deque[tuple[float, CloudEvent]] = deque(maxlen=retain)
 
     async def start(self) -> None:
         self._closed = False
@@ -171,6 +196,7 @@ class InMemoryEventBus:
         self._servers.clear()
 
     async def publish(self, event: CloudEvent) -> None:
+        self._log.append((time.time(), event))
         for pattern, pending in self._fan_out.values():
             if topic_matches(pattern, event.type):
                 pending.put_nowait(event)
@@ -179,11 +205,17 @@ class InMemoryEventBus:
                 queue.put((event, 0))
 
     async def subscribe(
-        self, pattern: str, handler: Handler, *, queue: str | None = None
+        self, pattern: str, handler: Handler, *, queue: str | None = None, replay: float = 0.0
     ) -> Subscription:
         if queue is None:
             pending: asyncio.Queue[CloudEvent] = asyncio.Queue()
-            reader = _Consumer(self, self._spawn(_read_in_order(pending, handler)))
+            if replay > 0:  # queued before the subscriber goes live: they come first
+                since = time.time() - replay
+                for at, event in self._log:
+                    if at >= since and topic_matches(pattern, event.type):
+                        pending.put_nowait(event)
+            pending.put_nowait(_REPLAYED)
+            reader = _Consumer(self, pending, handler)
             self._fan_out[reader] = (pattern, pending)
             return reader
         shared = self._queues.setdefault(queue, _Queue(self, queue))
@@ -227,9 +259,14 @@ class InMemoryEventBus:
         return task
 
 
-async def _read_in_order(pending: asyncio.Queue[CloudEvent], handler: Handler) -> None:
+async def _read_in_order(
+    pending: asyncio.Queue[CloudEvent], handler: Handler, replayed: asyncio.Event
+) -> None:
     while True:
         event = await pending.get()
+        if event is _REPLAYED:
+            replayed.set()
+            continue
         try:
             await handler(event)
         except Exception:

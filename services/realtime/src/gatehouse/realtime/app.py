@@ -10,27 +10,21 @@ from fastapi import FastAPI, Request, WebSocket
 
 from gatehouse.common.bus import bus_from_url
 from gatehouse.common.events import EventBus
-from gatehouse.common.health import (
-    Health,
-    bus_check,
-    health_router,
-    jwks_check,
-    subscription_check,
-)
+from gatehouse.common.health import Health, bus_check, health_router, jwks_check
 from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
 from gatehouse.common.tokens import JWTVerifier
 from gatehouse.realtime.asyncapi import asyncapi_document
 from gatehouse.realtime.endpoint import Runtime, serve_websocket
-from gatehouse.realtime.hub import SERVICE_RESTART, Hub
-from gatehouse.realtime.intake import subscribe_hub
+from gatehouse.realtime.hub import SERVICE_RESTART
+from gatehouse.realtime.intake import follow_bus, intake_check
 from gatehouse.realtime.settings import RealtimeSettings
 
 
 def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> FastAPI:
     """The realtime app. A passed ``bus`` (monolithic mode) is used but never started or
     closed; otherwise the app owns one: RabbitMQ when ``AMQP_URL`` is set, else in-memory."""
-    runtime = Runtime(settings, Hub())
+    runtime = Runtime.of(settings)
     health = Health()
 
     @contextlib.asynccontextmanager
@@ -41,12 +35,11 @@ def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> Fa
             await verifier.start()
             stack.push_async_callback(verifier.close)
             runtime.verifier = verifier
-            subscription = await subscribe_hub(events, runtime.hub)
-            stack.push_async_callback(subscription.cancel)
+            subscription = await stack.enter_async_context(follow_bus(runtime.intake, events))
             stack.push_async_callback(_drain, runtime, health)
             health.add("jwks", jwks_check(verifier))
             health.add("bus", bus_check(events))
-            health.add("intake", subscription_check(subscription, "the event intake"))
+            health.add("intake", intake_check(runtime.intake, subscription))
             health.add_flag("accepting", lambda: runtime.accepting, "shutting down")
             health.started()
             yield

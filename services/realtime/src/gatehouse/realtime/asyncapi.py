@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatehouse.realtime.channels import AUTHORS
+from gatehouse.realtime.channels import FAMILIES
 from gatehouse.realtime.protocol import OPS
 
 _ID = {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}
 _CLOSE_CODES = (
     "Close codes: 1008 authentication missing, late (auth_timeout) or invalid, or sustained "
     "message-rate abuse; 1009 frame above the transport's hard limit; 1011 internal error; "
-    "1012 server restarting, reconnect; 1013 client too slow (send queue full), reconnect "
-    "and refetch; 4001 access token expired without an `auth` refresh."
+    "1012 server restarting, reconnect and resume; 1013 client too slow (send queue full), "
+    "reconnect and resume; 4001 access token expired without an `auth` refresh."
+)
+
+
+_RESUME = (
+    "Resume: keep per channel the last `sequence` seen (or the `sequence` of the subscribe "
+    "result); after a reconnect, to any replica, subscribe with `since` set to it. "
+    "`recovered: true`: exactly the missed events follow the reply, in order, then live "
+    "ones. `recovered: false` with a `reason` (history_expired, history_unavailable, "
+    "position_unknown): refetch over HTTP and continue from the result's `sequence`. "
 )
 
 
@@ -26,8 +35,14 @@ _REQUEST = _schema(
         "op": {"type": "string", "enum": list(OPS)},
         "type": {"const": "auth", "description": "template form of op=auth"},
         "token": {"type": "string", "description": "access token (op=auth)"},
-        "channel": {"type": "string", "examples": [AUTHORS, f"{AUTHORS}.42"]},
-        "since": {"type": "integer", "description": "last seen sequence; not yet replayed"},
+        "channel": {"type": "string", "examples": [f.pattern for f in FAMILIES]},
+        "since": {
+            "type": "integer",
+            "description": (
+                "subscribe: the last sequence seen on the channel (not negative; anything "
+                "else is a bad_request reply)"
+            ),
+        },
     },
     [],
 )
@@ -67,6 +82,11 @@ def _message(name: str, summary: str, payload: dict[str, Any]) -> dict[str, Any]
     return {"name": name, "summary": summary, "contentType": "application/json", "payload": payload}
 
 
+def _channels_text() -> str:
+    rows = [f"`{f.pattern}` ({f.summary}; roles {', '.join(sorted(f.roles))})" for f in FAMILIES]
+    return "Channels: " + "; ".join(rows) + ". "
+
+
 def asyncapi_document(server_host: str = "localhost:8002") -> dict[str, Any]:
     """A minimal but true AsyncAPI 3.0 description of ``GET /ws``."""
     messages = {
@@ -84,7 +104,9 @@ def asyncapi_document(server_host: str = "localhost:8002") -> dict[str, Any]:
             "description": (
                 "One WebSocket, JSON text frames. Authenticate with `Authorization: Bearer` "
                 'at the handshake, or send `{"type": "auth", "token": ...}` first. '
-                f"Channels: `{AUTHORS}` and `{AUTHORS}.<id>` (role get-authors). " + _CLOSE_CODES
+                + _channels_text()
+                + _RESUME
+                + _CLOSE_CODES
             ),
         },
         "servers": {

@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from gatehouse.common.errors import GatehouseError, ServiceUnavailable
 from gatehouse.common.identity import Principal
 from gatehouse.common.tokens import JWTVerifier, bearer_token
+from gatehouse.realtime.history import History
 from gatehouse.realtime.hub import (
     POLICY_VIOLATION,
     SERVICE_RESTART,
@@ -25,6 +26,7 @@ from gatehouse.realtime.hub import (
     Connection,
     Hub,
 )
+from gatehouse.realtime.intake import Intake
 from gatehouse.realtime.protocol import Session
 from gatehouse.realtime.settings import RealtimeSettings
 
@@ -34,9 +36,22 @@ class Runtime:
     """What the endpoint needs; the verifier is set by the app's lifespan."""
 
     settings: RealtimeSettings
-    hub: Hub
+    intake: Intake
     verifier: JWTVerifier | None = None
     accepting: bool = True
+
+    @classmethod
+    def of(cls, settings: RealtimeSettings) -> Runtime:
+        history = History(
+            size=settings.history_size,
+            ttl=settings.history_ttl,
+            max_events=settings.history_max_events,
+        )
+        return cls(settings, Intake(Hub(), history, remember_ids=settings.remember_event_ids))
+
+    @property
+    def hub(self) -> Hub:
+        return self.intake.hub
 
     async def verify(self, token: str) -> Principal:
         # Without keys the verifier answers "try later" (503), never "forged" (401).
@@ -64,7 +79,7 @@ async def serve_websocket(websocket: WebSocket, runtime: Runtime) -> None:
         close_timeout=runtime.settings.close_timeout,
     )
     runtime.hub.add(conn)
-    session = Session(conn, runtime.hub, runtime.verify, runtime.settings)
+    session = Session(conn, runtime.intake, runtime.verify, runtime.settings)
     if principal is None:
         session.await_auth(runtime.settings.auth_timeout)
     else:

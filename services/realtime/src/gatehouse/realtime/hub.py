@@ -1,7 +1,7 @@
 """Connections and channels: a broadcast that never waits for a slow client.
 
 Each :class:`Connection` owns a bounded send queue drained by its own writer task.
-:meth:`Hub.broadcast` is synchronous: it serialises an event once and puts it in
+:meth:`Hub.broadcast` is synchronous: it takes a message serialised once and puts it in
 every subscriber's queue without awaiting, so one stalled client cannot delay the
 others. A client whose queue is full is closed with 1013 (try again later).
 """
@@ -15,10 +15,8 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from gatehouse.common.events import CloudEvent
 from gatehouse.common.identity import Principal
 from gatehouse.realtime import metrics
-from gatehouse.realtime.channels import channels_for
 
 log = logging.getLogger("gatehouse.realtime")
 
@@ -58,7 +56,7 @@ class Connection:
         self._limit = queue_size
         self._close_timeout = close_timeout
         # Unbounded on purpose: ``offer`` enforces the bound so a close marker always fits.
-        self._queue: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._queue: asyncio.Queue[str | list[str] | _Close] = asyncio.Queue()
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writer = asyncio.create_task(self._write_loop())
 
@@ -71,8 +69,9 @@ class Connection:
         """Resolves once the connection is finished (closed by us or gone)."""
         return self._done
 
-    def offer(self, text: str) -> bool:
-        """Queue a message without waiting; a full queue closes the connection (1013)."""
+    def offer(self, text: str | list[str]) -> bool:
+        """Queue a message (or several, as one slot) without waiting; a full queue
+        closes the connection (1013)."""
         if self.closing:
             return False
         if self._queue.qsize() >= self._limit:
@@ -113,7 +112,11 @@ class Connection:
                 if isinstance(item, _Close):
                     await self._send_close(item.code, item.reason)
                     return
-                await self._transport.send_text(item)
+                if isinstance(item, str):
+                    await self._transport.send_text(item)
+                    continue
+                for text in item:  # a replay: many messages in one slot of the queue
+                    await self._transport.send_text(text)
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away mid-send: nothing left to tell it
@@ -151,11 +154,16 @@ class Hub:
             self.unsubscribe(conn, channel)
 
     def subscribe(self, conn: Connection, channel: str) -> None:
-        conn.channels.add(channel)
-        self._channels.setdefault(channel, set()).add(conn)
+        if channel not in conn.channels:
+            conn.channels.add(channel)
+            self._channels.setdefault(channel, set()).add(conn)
+            metrics.SUBSCRIPTIONS.inc()
 
     def unsubscribe(self, conn: Connection, channel: str) -> None:
+        if channel not in conn.channels:
+            return
         conn.channels.discard(channel)
+        metrics.SUBSCRIPTIONS.dec()
         subscribers = self._channels.get(channel)
         if subscribers is not None:
             subscribers.discard(conn)
@@ -172,11 +180,6 @@ class Hub:
             delivered += conn.offer(text)
         metrics.MESSAGES_OUT_EVENT.inc(delivered)
         return delivered
-
-    def publish_event(self, event: CloudEvent) -> int:
-        """Push an event to each of its channels; it is serialised once."""
-        body = event.to_json().decode()
-        return sum(self.broadcast(ch, event_frame(ch, body)) for ch in channels_for(event))
 
     async def close_all(self, code: int, reason: str = "") -> None:
         """Close every connection (shutdown: 1012) and wait until they are finished."""

@@ -10,10 +10,12 @@ A bad frame earns an error reply and never closes the socket; sustained abuse do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gatehouse.common.errors import (
@@ -28,7 +30,8 @@ from gatehouse.common.identity import Principal
 from gatehouse.common.problem import error_envelope
 from gatehouse.realtime import metrics
 from gatehouse.realtime.channels import parse_channel
-from gatehouse.realtime.hub import POLICY_VIOLATION, TOKEN_EXPIRED, Connection, Hub
+from gatehouse.realtime.hub import POLICY_VIOLATION, TOKEN_EXPIRED, Connection, event_frame
+from gatehouse.realtime.intake import Intake
 from gatehouse.realtime.limits import TokenBucket
 from gatehouse.realtime.settings import RealtimeSettings
 
@@ -39,8 +42,23 @@ RequestId = str | int | None
 OPS = ("subscribe", "unsubscribe", "ping", "auth")
 
 
+MAX_SEQUENCE = 2**63 - 1
+
+
 class SubscriptionLimit(GatehouseError):
     status, code, title = 429, "subscription_limit", "Too Many Subscriptions"
+
+
+class AlreadySubscribed(GatehouseError):
+    status, code, title = 409, "already_subscribed", "Already Subscribed"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A result, and what to do right after it is queued (before any other message)."""
+
+    result: Any
+    then: Callable[[], None] | None = None
 
 
 def reply_ok(request_id: RequestId, result: Any) -> str:
@@ -80,6 +98,15 @@ def operation(frame: dict[str, Any]) -> str:
     return str(op)
 
 
+def _since(frame: dict[str, Any]) -> int | None:
+    value = frame.get("since")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQUENCE:
+        raise BadRequest("'since' must be a non-negative integer: the last sequence you saw")
+    return value
+
+
 def _string(frame: dict[str, Any], key: str) -> str:
     value = frame.get(key)
     if not isinstance(value, str) or not value:
@@ -95,9 +122,10 @@ class Session:
     """The protocol state of one connection: authentication, limits and its requests."""
 
     def __init__(
-        self, conn: Connection, hub: Hub, verify: Verify, settings: RealtimeSettings
+        self, conn: Connection, intake: Intake, verify: Verify, settings: RealtimeSettings
     ) -> None:
-        self.conn, self._hub, self._verify, self._settings = conn, hub, verify, settings
+        self.conn, self._verify, self._settings = conn, verify, settings
+        self._intake, self._hub = intake, intake.hub
         self._messages = TokenBucket(settings.message_rate, settings.message_burst)
         self._strikes = TokenBucket(1.0, settings.rate_limit_strikes)
         self._timer: asyncio.TimerHandle | None = None
@@ -125,7 +153,7 @@ class Session:
         try:
             frame = parse_frame(text, self._settings.max_message_bytes)
             rid = request_id(frame)
-            result = await self._dispatch(operation(frame), frame)
+            reply = await self._dispatch(operation(frame), frame)
         except GatehouseError as exc:
             self._reply(reply_error(rid, exc))
             if isinstance(exc, Unauthorized) and self.principal is None:
@@ -135,7 +163,9 @@ class Session:
             log.exception("request failed on a WebSocket connection")
             self._reply(reply_error(rid, GatehouseError("the request failed")))
             return
-        self._reply(reply_ok(rid, result))
+        self._reply(reply_ok(rid, reply.result))
+        if reply.then is not None:
+            reply.then()
 
     def on_bytes(self) -> None:
         metrics.MESSAGES_IN.inc()
@@ -156,16 +186,16 @@ class Session:
         if self.conn.offer(text):
             metrics.MESSAGES_OUT_REPLY.inc()
 
-    async def _dispatch(self, op: str, frame: dict[str, Any]) -> Any:
+    async def _dispatch(self, op: str, frame: dict[str, Any]) -> Reply:
         if op == "auth":
-            return await self._auth(_string(frame, "token"))
+            return Reply(await self._auth(_string(frame, "token")))
         if self.principal is None:
             raise Unauthorized("authenticate first: send {'type': 'auth', 'token': ...}")
         if op == "ping":
-            return "pong"
+            return Reply("pong")
         if op == "subscribe":
-            return self._subscribe(_string(frame, "channel"), "since" in frame)
-        return self._unsubscribe(_string(frame, "channel"))
+            return await self._subscribe(_string(frame, "channel"), _since(frame))
+        return Reply(self._unsubscribe(_string(frame, "channel")))
 
     async def _auth(self, token: str) -> dict[str, Any]:
         principal = await self._verify(token)
@@ -181,17 +211,46 @@ class Session:
             result["revoked"] = revoked
         return result
 
-    def _subscribe(self, name: str, with_since: bool) -> dict[str, Any]:
+    async def _subscribe(self, name: str, since: int | None) -> Reply:
         assert self.principal is not None
         channel = parse_channel(name)
         if not channel.allows(self.principal):
             raise Forbidden(f"channel {name!r} needs one of the roles {sorted(channel.roles)}")
+        if name in self.conn.channels:
+            raise AlreadySubscribed(f"already subscribed to {name!r}; unsubscribe first")
         limit = self._settings.max_subscriptions
-        if name not in self.conn.channels and len(self.conn.channels) >= limit:
+        if len(self.conn.channels) >= limit:
             raise SubscriptionLimit(f"at most {limit} subscriptions per connection")
-        self._hub.subscribe(self.conn, name)
-        # No history yet: a client that asks to resume is told to refetch over HTTP.
-        return {"channel": name, "recovered": False} if with_since else {"channel": name}
+        result: dict[str, Any] = {"channel": name}
+        replay: list[str] = []
+        if since is not None:
+            await self._await_position(channel.source, since)
+            recovery = self._intake.history.recover(name, channel.source, since)
+            metrics.RECOVERIES.labels(recovery.reason or "recovered").inc()
+            result["recovered"] = recovery.recovered
+            if recovery.reason is not None:
+                result["reason"] = recovery.reason
+            replay = [event_frame(name, event) for event in recovery.events]
+        top = self._intake.history.top(channel.source)
+        if top is not None:
+            result["sequence"] = top
+
+        def go_live() -> None:  # right after the reply: the replay, then live events
+            if replay:
+                self.conn.offer(replay)
+                metrics.MESSAGES_OUT_EVENT.inc(len(replay))
+            self._hub.subscribe(self.conn, name)
+
+        return Reply(result, go_live)
+
+    async def _await_position(self, source: str, since: int) -> None:
+        """Let a refilling or slightly lagging replica read up to ``since`` first."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.recovery_wait):
+                await self._intake.caught_up.wait()
+                top = self._intake.history.top(source)
+                if top is not None and since > top:  # another replica served the client further
+                    await self._intake.reach(source, since)
 
     def _unsubscribe(self, name: str) -> dict[str, Any]:
         self._hub.unsubscribe(self.conn, name)

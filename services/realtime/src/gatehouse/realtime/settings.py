@@ -36,3 +36,18 @@ class RealtimeSettings(BusSettings):
     ping_timeout: float = Field(20.0, gt=0, validation_alias="GATEHOUSE_REALTIME_PING_TIMEOUT")
     # How long a close handshake may take before the connection is abandoned.
     close_timeout: float = Field(5.0, gt=0, validation_alias="GATEHOUSE_REALTIME_CLOSE_TIMEOUT")
+    # History per channel for resume: the last ``history_size`` events of each channel,
+    # none older than ``history_ttl`` seconds, at most ``history_max_events`` in all
+    # (counted per channel). A restarted replica refills it from the stream.
+    history_size: int = Field(1000, ge=1, validation_alias="GATEHOUSE_REALTIME_HISTORY_SIZE")
+    history_ttl: float = Field(300.0, gt=0, validation_alias="GATEHOUSE_REALTIME_HISTORY_TTL")
+    history_max_events: int = Field(
+        100_000, ge=1, validation_alias="GATEHOUSE_REALTIME_HISTORY_MAX_EVENTS"
+    )
+    # Event ids remembered to drop duplicates delivered by the bus.
+    remember_event_ids: int = Field(
+        50_000, ge=1, validation_alias="GATEHOUSE_REALTIME_REMEMBER_EVENT_IDS"
+    )
+    # How long a subscribe with ``since`` may wait for this replica to read that far
+    # (refilling after start, or a little behind the replica the client came from).
+    recovery_wait: float = Field(3.0, ge=0, validation_alias="GATEHOUSE_REALTIME_RECOVERY_WAIT")

@@ -68,8 +68,15 @@ async def test_asyncapi_document_describes_the_protocol(start_realtime: Any) -> 
         doc = (await http.get("/asyncapi.json")).json()
     assert doc["asyncapi"] == "3.0.0"
     assert doc["channels"]["ws"]["address"] == "/ws"
-    ops = doc["channels"]["ws"]["messages"]["request"]["payload"]["properties"]["op"]["enum"]
-    assert set(ops) == {"subscribe", "unsubscribe", "ping", "auth"}
+    messages = doc["channels"]["ws"]["messages"]
+    ops = messages["request"]["payload"]["properties"]["op"]["enum"]
+    assert set(ops) == {"subscribe", "unsubscribe", "ping", "auth", "call"}
+    assert {f"{op}Request" for op in ops} <= set(messages)
+    methods = {
+        b["properties"]["method"]["const"] for b in messages["callRequest"]["payload"]["oneOf"]
+    }
+    verbs = ("list", "get", "create", "update", "delete")
+    assert methods == {f"{resource}.{verb}" for resource in ("authors", "books") for verb in verbs}
     for ref in _refs(doc):
         assert _resolve(doc, ref) is not None, ref
 

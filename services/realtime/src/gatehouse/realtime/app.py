@@ -18,13 +18,19 @@ from gatehouse.realtime.asyncapi import asyncapi_document
 from gatehouse.realtime.endpoint import Runtime, serve_websocket
 from gatehouse.realtime.hub import SERVICE_RESTART
 from gatehouse.realtime.intake import follow_bus, intake_check
+from gatehouse.realtime.registry import Registry, discover
 from gatehouse.realtime.settings import RealtimeSettings
 
 
-def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> FastAPI:
+def create_app(
+    settings: RealtimeSettings, *, bus: EventBus | None = None, methods: Registry | None = None
+) -> FastAPI:
     """The realtime app. A passed ``bus`` (monolithic mode) is used but never started or
-    closed; otherwise the app owns one: RabbitMQ when ``AMQP_URL`` is set, else in-memory."""
-    runtime = Runtime.of(settings)
+    closed; otherwise the app owns one: RabbitMQ when ``AMQP_URL`` is set, else in-memory.
+    ``methods`` are the ``call`` methods (default: every module of
+    :mod:`gatehouse.realtime.methods`)."""
+    methods = methods if methods is not None else discover()
+    runtime = Runtime.of(settings, methods)
     health = Health()
 
     @contextlib.asynccontextmanager
@@ -35,6 +41,7 @@ def create_app(settings: RealtimeSettings, *, bus: EventBus | None = None) -> Fa
             await verifier.start()
             stack.push_async_callback(verifier.close)
             runtime.verifier = verifier
+            runtime.calls.requester = events
             subscription = await stack.enter_async_context(follow_bus(runtime.intake, events))
             stack.push_async_callback(_drain, runtime, health)
             health.add("jwks", jwks_check(verifier))
@@ -84,4 +91,4 @@ def _add_routes(app: FastAPI, runtime: Runtime) -> None:
     @app.get("/asyncapi.json", tags=["docs"])
     async def asyncapi(request: Request) -> dict[str, Any]:
         """The AsyncAPI 3.0 document of the WebSocket protocol at ``/ws``."""
-        return asyncapi_document(request.url.netloc)
+        return asyncapi_document(runtime.calls.registry, request.url.netloc)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gatehouse.realtime.channels import FAMILIES
-from gatehouse.realtime.protocol import OPS
+from gatehouse.realtime.protocol import OPERATIONS, Op
+from gatehouse.realtime.registry import Method, Registry
 
 _ID = {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}
 _CLOSE_CODES = (
@@ -24,28 +25,19 @@ _RESUME = (
     "position_unknown): refetch over HTTP and continue from the result's `sequence`. "
 )
 
+_CALLS = (
+    'Call: `{"id", "op": "call", "method": "authors.list", "params": {...}}` runs '
+    "the method as the connection's user in the service that owns it (over AMQP RPC); the "
+    "reply is its result or its error. Errors of the transport: rpc_timeout, "
+    "rpc_unavailable; of the checks: unknown_method, forbidden, validation_failed, "
+    "too_many_calls. "
+)
+
 
 def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
-_REQUEST = _schema(
-    {
-        "id": _ID,
-        "op": {"type": "string", "enum": list(OPS)},
-        "type": {"const": "auth", "description": "template form of op=auth"},
-        "token": {"type": "string", "description": "access token (op=auth)"},
-        "channel": {"type": "string", "examples": [f.pattern for f in FAMILIES]},
-        "since": {
-            "type": "integer",
-            "description": (
-                "subscribe: the last sequence seen on the channel (not negative; anything "
-                "else is a bad_request reply)"
-            ),
-        },
-    },
-    [],
-)
 _REPLY_OK = _schema({"id": _ID, "ok": {"const": True}, "result": {}}, ["id", "ok", "result"])
 _REPLY_ERROR = _schema(
     {
@@ -87,15 +79,73 @@ def _channels_text() -> str:
     return "Channels: " + "; ".join(rows) + ". "
 
 
-def asyncapi_document(server_host: str = "localhost:8002") -> dict[str, Any]:
-    """A minimal but true AsyncAPI 3.0 description of ``GET /ws``."""
+def _request(ops: list[Op]) -> dict[str, Any]:
+    """The envelope of every request: ``op`` and the fields of all ops (none required,
+    so that clients of every earlier version stay valid; each op's own message says
+    what it requires)."""
+    fields: dict[str, Any] = {
+        "id": _ID,
+        "op": {"type": "string", "enum": [o.name for o in ops]},
+        "type": {"const": "auth", "description": "template form of op=auth"},
+    }
+    for operation in ops:
+        for name, schema in operation.fields.items():
+            fields.setdefault(name, schema)
+    return _schema(fields, [])
+
+
+def _op_message(operation: Op, methods: Registry) -> dict[str, Any]:
+    fields = {"id": _ID, "op": {"const": operation.name}, **operation.fields}
+    payload = _schema(fields, ["op", *operation.required])
+    if operation.name == "call":
+        payload = {"oneOf": [_call_schema(m) for m in methods]}
+    return _message(f"{operation.name}Request", operation.summary, payload)
+
+
+def _call_schema(method: Method) -> dict[str, Any]:
+    return {
+        **_schema(
+            {
+                "id": _ID,
+                "op": {"const": "call"},
+                "method": {"const": method.name},
+                "params": {"$ref": f"#/components/schemas/{_params_name(method)}"},
+            },
+            ["op", "method"],
+        ),
+        "description": f"{method.summary} (roles: {', '.join(sorted(method.roles))})",
+    }
+
+
+def _params_name(method: Method) -> str:
+    return f"{method.name}.params"
+
+
+def _method_schemas(methods: Registry) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for method in methods:
+        schema = method.params.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[_params_name(method)] = schema
+    return schemas
+
+
+def asyncapi_document(methods: Registry, server_host: str = "localhost:8002") -> dict[str, Any]:
+    """The AsyncAPI 3.0 description of ``GET /ws``, built from the op table of
+    :mod:`.protocol`, the channel table and the ``call`` method registry."""
+    ops = list(OPERATIONS.values())
     messages = {
-        "request": _message("request", "subscribe, unsubscribe, ping or auth", _REQUEST),
+        "request": _message(
+            "request", "any request: " + ", ".join(o.name for o in ops), _request(ops)
+        ),
         "replyOk": _message("replyOk", "successful reply to a request", _REPLY_OK),
         "replyError": _message("replyError", "failed reply; the socket stays open", _REPLY_ERROR),
         "event": _message("event", "an event pushed on a subscribed channel", _EVENT),
     }
+    for operation in ops:
+        messages[f"{operation.name}Request"] = _op_message(operation, methods)
     refs = {name: {"$ref": f"#/channels/ws/messages/{name}"} for name in messages}
+    requests = [refs["request"], *(refs[f"{o.name}Request"] for o in ops)]
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -106,6 +156,7 @@ def asyncapi_document(server_host: str = "localhost:8002") -> dict[str, Any]:
                 'at the handshake, or send `{"type": "auth", "token": ...}` first. '
                 + _channels_text()
                 + _RESUME
+                + _CALLS
                 + _CLOSE_CODES
             ),
         },
@@ -121,7 +172,7 @@ def asyncapi_document(server_host: str = "localhost:8002") -> dict[str, Any]:
             "sendRequest": {
                 "action": "receive",
                 "channel": {"$ref": "#/channels/ws"},
-                "messages": [refs["request"]],
+                "messages": requests,
                 "reply": {
                     "channel": {"$ref": "#/channels/ws"},
                     "messages": [refs["replyOk"], refs["replyError"]],
@@ -134,8 +185,9 @@ def asyncapi_document(server_host: str = "localhost:8002") -> dict[str, Any]:
             },
         },
         "components": {
+            "schemas": _method_schemas(methods),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            }
+            },
         },
     }

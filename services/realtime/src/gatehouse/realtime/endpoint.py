@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gatehouse.common.errors import GatehouseError, ServiceUnavailable
 from gatehouse.common.identity import Principal
+from gatehouse.common.requests import TrustedPeers
 from gatehouse.common.tokens import JWTVerifier, bearer_token
+from gatehouse.common.types import Scope
+from gatehouse.realtime.calls import Calls, Peer
 from gatehouse.realtime.history import History
 from gatehouse.realtime.hub import (
     POLICY_VIOLATION,
@@ -28,7 +32,11 @@ from gatehouse.realtime.hub import (
 )
 from gatehouse.realtime.intake import Intake
 from gatehouse.realtime.protocol import Session
+from gatehouse.realtime.registry import Registry
 from gatehouse.realtime.settings import RealtimeSettings
+
+_PEER_HEADERS = frozenset({b"x-forwarded-for", b"traceparent", b"user-agent"})
+_TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 @dataclass
@@ -37,17 +45,23 @@ class Runtime:
 
     settings: RealtimeSettings
     intake: Intake
+    calls: Calls
+    trusted: TrustedPeers
     verifier: JWTVerifier | None = None
     accepting: bool = True
 
     @classmethod
-    def of(cls, settings: RealtimeSettings) -> Runtime:
+    def of(cls, settings: RealtimeSettings, methods: Registry) -> Runtime:
         history = History(
             size=settings.history_size,
             ttl=settings.history_ttl,
             max_events=settings.history_max_events,
         )
-        return cls(settings, Intake(Hub(), history, remember_ids=settings.remember_event_ids))
+        intake = Intake(Hub(), history, remember_ids=settings.remember_event_ids)
+        calls = Calls(
+            methods, timeout=settings.call_timeout, max_in_flight=settings.max_calls_in_flight
+        )
+        return cls(settings, intake, calls, TrustedPeers(settings.trusted_proxies))
 
     @property
     def hub(self) -> Hub:
@@ -79,15 +93,17 @@ async def serve_websocket(websocket: WebSocket, runtime: Runtime) -> None:
         close_timeout=runtime.settings.close_timeout,
     )
     runtime.hub.add(conn)
-    session = Session(conn, runtime.intake, runtime.verify, runtime.settings)
-    if principal is None:
+    peer = peer_of(websocket.scope, runtime.trusted)
+    session = Session(conn, runtime.intake, runtime.verify, runtime.settings, runtime.calls, peer)
+    if principal is None or token is None:
         session.await_auth(runtime.settings.auth_timeout)
     else:
-        session.start_authenticated(principal)
+        session.start_authenticated(principal, token)
     try:
         await _run(websocket, session)
     finally:
         session.stop()
+        session.cancel_calls()
         runtime.hub.remove(conn)
 
 
@@ -115,6 +131,22 @@ async def _read_loop(websocket: WebSocket, session: Session) -> None:
                 await session.on_text(text)
             else:
                 session.on_bytes()
+
+
+def peer_of(scope: Scope, trusted: TrustedPeers) -> Peer:
+    """The client as the handshake tells it: forwarded headers count from trusted peers
+    only (the gateway); the client's address is the right-most forwarded one."""
+    headers = {k: v.decode("latin-1") for k, v in scope.get("headers", ()) if k in _PEER_HEADERS}
+    client = scope.get("client")
+    address = client[0] if client else None
+    traceparent = None
+    if trusted.trusts(scope):
+        forwarded = [a.strip() for a in headers.get(b"x-forwarded-for", "").split(",")]
+        address = next((a for a in reversed(forwarded) if a), address)
+        trace = headers.get(b"traceparent", "")
+        traceparent = trace if _TRACEPARENT.match(trace) else None
+    agent = headers.get(b"user-agent")
+    return Peer(traceparent, address, agent[:512] if agent else None)
 
 
 async def _refuse(websocket: WebSocket, error: GatehouseError) -> None:

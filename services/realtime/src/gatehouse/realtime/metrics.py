@@ -52,3 +52,9 @@ for _outcome in ("recovered", "history_expired", "history_unavailable", "positio
 HISTORY_EVENTS = Gauge(
     "gatehouse_realtime_history_events", "Events held in the channel histories (per channel)."
 )
+CALLS = Counter(
+    "gatehouse_realtime_calls_total",
+    "WebSocket `call` requests that reached a method, by method and outcome (ok or the "
+    "error code: rpc_timeout, rpc_unavailable, forbidden, ...).",
+    ["method", "outcome"],
+)

@@ -29,20 +29,66 @@ from gatehouse.common.errors import (
 from gatehouse.common.identity import Principal
 from gatehouse.common.problem import error_envelope
 from gatehouse.realtime import metrics
+from gatehouse.realtime.calls import Calls, Peer, TooManyCalls
 from gatehouse.realtime.channels import parse_channel
 from gatehouse.realtime.hub import POLICY_VIOLATION, TOKEN_EXPIRED, Connection, event_frame
 from gatehouse.realtime.intake import Intake
 from gatehouse.realtime.limits import TokenBucket
+from gatehouse.realtime.registry import RemoteError
 from gatehouse.realtime.settings import RealtimeSettings
 
 log = logging.getLogger("gatehouse.realtime")
 
 Verify = Callable[[str], Awaitable[Principal]]
 RequestId = str | int | None
-OPS = ("subscribe", "unsubscribe", "ping", "auth")
+OpHandler = Callable[["Session", dict[str, Any]], Awaitable["Reply"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One ``op`` of the protocol: its request fields (JSON Schema), whether it needs an
+    authenticated connection, and its handler. The AsyncAPI document is built from these."""
+
+    name: str
+    summary: str
+    fields: dict[str, Any]
+    required: tuple[str, ...]
+    handler: OpHandler
+    authenticated: bool = True
+
+
+OPERATIONS: dict[str, Op] = {}
+
+
+def op(
+    name: str,
+    summary: str,
+    *,
+    fields: dict[str, Any] | None = None,
+    required: tuple[str, ...] = (),
+    authenticated: bool = True,
+) -> Callable[[OpHandler], OpHandler]:
+    """Register a Session method as the handler of ``op: name``."""
+
+    def register(handler: OpHandler) -> OpHandler:
+        OPERATIONS[name] = Op(name, summary, fields or {}, required, handler, authenticated)
+        return handler
+
+    return register
 
 
 MAX_SEQUENCE = 2**63 - 1
+CHANNEL_FIELD: dict[str, Any] = {
+    "type": "string",
+    "examples": ["authors", "authors.5f0c2a4e-8d1b-4c7e-9a3f-2b6d8e1f0a97", "books", "audit"],
+}
+SINCE_FIELD: dict[str, Any] = {
+    "type": "integer",
+    "description": (
+        "subscribe: the last sequence seen on the channel (not negative; anything "
+        "else is a bad_request reply)"
+    ),
+}
 
 
 class SubscriptionLimit(GatehouseError):
@@ -66,7 +112,10 @@ def reply_ok(request_id: RequestId, result: Any) -> str:
 
 
 def reply_error(request_id: RequestId, error: GatehouseError) -> str:
-    return _dumps({"id": request_id, "ok": False, "error": error_envelope(error)})
+    envelope = error_envelope(error)
+    if isinstance(error, RemoteError):  # the callee's own code, e.g. not_found, conflict
+        envelope["code"] = error.remote_code
+    return _dumps({"id": request_id, "ok": False, "error": envelope})
 
 
 def parse_frame(text: str, max_bytes: int) -> dict[str, Any]:
@@ -93,8 +142,9 @@ def operation(frame: dict[str, Any]) -> str:
     op = frame.get("op")
     if op is None and frame.get("type") == "auth":  # the template's first-message form
         op = "auth"
-    if op not in OPS:
-        raise BadRequest(f"unknown op {str(op)[:40]!r}; expected one of {', '.join(OPS)}")
+    if op not in OPERATIONS:
+        known = ", ".join(OPERATIONS)
+        raise BadRequest(f"unknown op {str(op)[:40]!r}; expected one of {known}")
     return str(op)
 
 
@@ -122,13 +172,22 @@ class Session:
     """The protocol state of one connection: authentication, limits and its requests."""
 
     def __init__(
-        self, conn: Connection, intake: Intake, verify: Verify, settings: RealtimeSettings
+        self,
+        conn: Connection,
+        intake: Intake,
+        verify: Verify,
+        settings: RealtimeSettings,
+        calls: Calls,
+        peer: Peer,
     ) -> None:
         self.conn, self._verify, self._settings = conn, verify, settings
         self._intake, self._hub = intake, intake.hub
+        self._calls, self._peer = calls, peer
         self._messages = TokenBucket(settings.message_rate, settings.message_burst)
         self._strikes = TokenBucket(1.0, settings.rate_limit_strikes)
         self._timer: asyncio.TimerHandle | None = None
+        self._token = ""
+        self._in_flight: set[asyncio.Task[None]] | None = None  # created on the first call
 
     @property
     def principal(self) -> Principal | None:
@@ -138,12 +197,17 @@ class Session:
         """Close with 1008 unless an ``auth`` message arrives within ``timeout`` seconds."""
         self._timer = asyncio.get_running_loop().call_later(timeout, self._auth_deadline)
 
-    def start_authenticated(self, principal: Principal) -> None:
+    def start_authenticated(self, principal: Principal, token: str) -> None:
+        self._token = token
         self._set_principal(principal)
 
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+    def cancel_calls(self) -> None:
+        for task in self._in_flight or ():
+            task.cancel()
 
     async def on_text(self, text: str) -> None:
         metrics.MESSAGES_IN.inc()
@@ -153,7 +217,27 @@ class Session:
         try:
             frame = parse_frame(text, self._settings.max_message_bytes)
             rid = request_id(frame)
-            reply = await self._dispatch(operation(frame), frame)
+            name = operation(frame)
+            if name == "call":  # may wait for another service: never hold the reader
+                self._start_call(rid, frame)
+                return
+            await self._answer(rid, self._dispatch(name, frame))
+        except GatehouseError as exc:
+            self._reply(reply_error(rid, exc))
+
+    def _start_call(self, rid: RequestId, frame: dict[str, Any]) -> None:
+        if self._in_flight is None:
+            self._in_flight = set()
+        limit = self._settings.max_calls_in_flight
+        if len(self._in_flight) >= limit:
+            raise TooManyCalls(f"at most {limit} calls at a time per connection")
+        task = asyncio.create_task(self._answer(rid, self._dispatch("call", frame)))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _answer(self, rid: RequestId, work: Awaitable[Reply]) -> None:
+        try:
+            reply = await work
         except GatehouseError as exc:
             self._reply(reply_error(rid, exc))
             if isinstance(exc, Unauthorized) and self.principal is None:
@@ -186,22 +270,64 @@ class Session:
         if self.conn.offer(text):
             metrics.MESSAGES_OUT_REPLY.inc()
 
-    async def _dispatch(self, op: str, frame: dict[str, Any]) -> Reply:
-        if op == "auth":
-            return Reply(await self._auth(_string(frame, "token")))
-        if self.principal is None:
+    async def _dispatch(self, name: str, frame: dict[str, Any]) -> Reply:
+        operation = OPERATIONS[name]
+        if operation.authenticated and self.principal is None:
             raise Unauthorized("authenticate first: send {'type': 'auth', 'token': ...}")
-        if op == "ping":
-            return Reply("pong")
-        if op == "subscribe":
-            return await self._subscribe(_string(frame, "channel"), _since(frame))
+        return await operation.handler(self, frame)
+
+    @op("ping", "Liveness of the session: answers pong.")
+    async def _ping(self, frame: dict[str, Any]) -> Reply:
+        return Reply("pong")
+
+    @op(
+        "auth",
+        "Authenticate (first message), or renew the token before it expires (same user).",
+        fields={"token": {"type": "string", "description": "an access token"}},
+        required=("token",),
+        authenticated=False,
+    )
+    async def _auth_op(self, frame: dict[str, Any]) -> Reply:
+        return Reply(await self._auth(_string(frame, "token")))
+
+    @op(
+        "subscribe",
+        "Receive the events of a channel; with `since`, first those missed after it.",
+        fields={"channel": CHANNEL_FIELD, "since": SINCE_FIELD},
+        required=("channel",),
+    )
+    async def _subscribe_op(self, frame: dict[str, Any]) -> Reply:
+        return await self._subscribe(_string(frame, "channel"), _since(frame))
+
+    @op(
+        "unsubscribe",
+        "Stop the events of a channel.",
+        fields={"channel": CHANNEL_FIELD},
+        required=("channel",),
+    )
+    async def _unsubscribe_op(self, frame: dict[str, Any]) -> Reply:
         return Reply(self._unsubscribe(_string(frame, "channel")))
+
+    @op(
+        "call",
+        "Run a method of another service (`<resource>.<verb>`) as the connection's user.",
+        fields={
+            "method": {"type": "string", "examples": ["authors.list"]},
+            "params": {"type": "object", "description": "the method's params (see x-methods)"},
+        },
+        required=("method",),
+    )
+    async def _call_op(self, frame: dict[str, Any]) -> Reply:
+        assert self.principal is not None
+        method, params = _string(frame, "method"), frame.get("params")
+        return Reply(await self._calls.run(self.principal, self._token, self._peer, method, params))
 
     async def _auth(self, token: str) -> dict[str, Any]:
         principal = await self._verify(token)
         previous = self.principal
         if previous is not None and previous.subject != principal.subject:
             raise Forbidden("a refreshed token must belong to the same subject")
+        self._token = token
         self._set_principal(principal)
         revoked = [ch for ch in sorted(self.conn.channels) if not self._allowed(ch, principal)]
         for channel in revoked:

@@ -51,3 +51,9 @@ class RealtimeSettings(BusSettings):
     # How long a subscribe with ``since`` may wait for this replica to read that far
     # (refilling after start, or a little behind the replica the client came from).
     recovery_wait: float = Field(3.0, ge=0, validation_alias="GATEHOUSE_REALTIME_RECOVERY_WAIT")
+    # ``call``: how long to wait for the service that owns the method, and how many calls
+    # one connection may have waiting at a time.
+    call_timeout: float = Field(
+        5.0, gt=0, le=60, validation_alias="GATEHOUSE_REALTIME_CALL_TIMEOUT"
+    )
+    max_calls_in_flight: int = Field(8, ge=1, validation_alias="GATEHOUSE_REALTIME_MAX_CALLS")

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Request
 
 from gatehouse.common.bus import bus_from_url
 from gatehouse.common.events import EventBus
@@ -15,7 +15,7 @@ from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
 from gatehouse.common.tokens import JWTVerifier
 from gatehouse.realtime.asyncapi import asyncapi_document
-from gatehouse.realtime.endpoint import Runtime, serve_websocket
+from gatehouse.realtime.endpoint import Runtime, WebSocketEndpoint
 from gatehouse.realtime.hub import SERVICE_RESTART
 from gatehouse.realtime.intake import follow_bus, intake_check
 from gatehouse.realtime.registry import Registry, discover
@@ -66,6 +66,8 @@ def create_app(
         trusted_proxies=settings.trusted_proxies,
         access_log=settings.access_log,
     )
+    # Outermost: a socket at /ws skips the stack above (memory per idle socket).
+    app.add_middleware(WebSocketEndpoint, runtime=runtime)
     return app
 
 
@@ -84,10 +86,6 @@ async def _drain(runtime: Runtime, health: Health) -> None:
 
 
 def _add_routes(app: FastAPI, runtime: Runtime) -> None:
-    @app.websocket("/ws")
-    async def websocket(websocket: WebSocket) -> None:
-        await serve_websocket(websocket, runtime)
-
     @app.get("/asyncapi.json", tags=["docs"])
     async def asyncapi(request: Request) -> dict[str, Any]:
         """The AsyncAPI 3.0 document of the WebSocket protocol at ``/ws``."""

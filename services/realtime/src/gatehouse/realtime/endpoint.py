@@ -10,17 +10,14 @@ the server (slow consumer, expiry, shutdown) ends even when the peer is stalled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from dataclasses import dataclass
-
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gatehouse.common.errors import GatehouseError, ServiceUnavailable
 from gatehouse.common.identity import Principal
 from gatehouse.common.requests import TrustedPeers
 from gatehouse.common.tokens import JWTVerifier, bearer_token
-from gatehouse.common.types import Scope
+from gatehouse.common.types import ASGIApp, Receive, Scope, Send
 from gatehouse.realtime.calls import Calls, Peer
 from gatehouse.realtime.history import History
 from gatehouse.realtime.hub import (
@@ -74,63 +71,123 @@ class Runtime:
         return await self.verifier.verify(token)
 
 
-async def serve_websocket(websocket: WebSocket, runtime: Runtime) -> None:
+class WebSocketEndpoint:
+    """Pure ASGI: serves ``GET /ws`` itself and passes everything else to the app.
+
+    A socket skips the framework's routing, middleware stack and per-request objects:
+    they cost memory for as long as the socket lives (DESIGN §11 budgets an idle
+    socket), and a WebSocket needs none of them.
+    """
+
+    def __init__(self, app: ASGIApp, *, runtime: Runtime, path: str = "/ws") -> None:
+        self.app, self.runtime, self.path = app, runtime, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == self.path:
+            await serve_websocket(scope, receive, send, self.runtime)
+        else:
+            await self.app(scope, receive, send)
+
+
+class AsgiSocket:
+    """The :class:`~gatehouse.realtime.hub.Transport` of a connection: raw ASGI messages."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def accept(self) -> None:
+        await self._send({"type": "websocket.accept"})
+
+    async def send_text(self, data: str) -> None:
+        await self._send({"type": "websocket.send", "text": data})
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason or ""})
+
+
+async def serve_websocket(scope: Scope, receive: Receive, send: Send, runtime: Runtime) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    socket = AsgiSocket(send)
     if not runtime.accepting:  # shutting down: go to another replica
-        await websocket.close(SERVICE_RESTART)
+        await _refuse(socket, SERVICE_RESTART, "server restarting")
         return
     principal = None
-    token = bearer_token(websocket.headers.get("authorization"))
+    token = bearer_token(_header(scope, b"authorization"))
     if token is not None:
         try:
             principal = await runtime.verify(token)
         except GatehouseError as exc:  # 401 bad token, 503 issuer keys unavailable
-            await _refuse(websocket, exc)
+            code = TRY_AGAIN_LATER if exc.status >= 500 else POLICY_VIOLATION
+            await _refuse(socket, code, exc.detail)
             return
-    await websocket.accept()
+    await socket.accept()
     conn = Connection(
-        websocket,
+        socket,
         queue_size=runtime.settings.send_queue_size,
         close_timeout=runtime.settings.close_timeout,
     )
     runtime.hub.add(conn)
-    peer = peer_of(websocket.scope, runtime.trusted)
+    peer = peer_of(scope, runtime.trusted)
     session = Session(conn, runtime.intake, runtime.verify, runtime.settings, runtime.calls, peer)
     if principal is None or token is None:
         session.await_auth(runtime.settings.auth_timeout)
     else:
         session.start_authenticated(principal, token)
     try:
-        await _run(websocket, session)
+        await _run(receive, session)
     finally:
         session.stop()
         session.cancel_calls()
         runtime.hub.remove(conn)
 
 
-async def _run(websocket: WebSocket, session: Session) -> None:
-    reader = asyncio.create_task(_read_loop(websocket, session))
+async def _run(receive: Receive, session: Session) -> None:
+    """Read until the peer leaves, or until the server finished the connection (closed
+    it, or gave up on a stalled peer): then the read is cancelled. No second task: an
+    idle socket costs one task, uvicorn's."""
+    conn = session.conn
+    me = asyncio.current_task()
+    assert me is not None
+    reading = [True]
+
+    def finished(_: asyncio.Future[None]) -> None:
+        if reading[0]:
+            me.cancel()
+
+    conn.done.add_done_callback(finished)
     try:
-        await asyncio.wait({reader, session.conn.done}, return_when=asyncio.FIRST_COMPLETED)
+        await _read_loop(receive, session)
+    except asyncio.CancelledError:
+        if not conn.done.done():
+            raise  # cancelled from outside (the server is stopping)
+        me.uncancel()  # our own doing: the connection is finished
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-        if not session.conn.closing:
-            session.conn.abandon()  # the peer left first
-        await session.conn.done
+        reading[0] = False
+        if not conn.closing:
+            conn.abandon()  # the peer left first
+    await conn.done
 
 
-async def _read_loop(websocket: WebSocket, session: Session) -> None:
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text is not None:
-                await session.on_text(text)
-            else:
-                session.on_bytes()
+async def _read_loop(receive: Receive, session: Session) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is not None:
+            await session.on_text(text)
+        else:
+            session.on_bytes()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def peer_of(scope: Scope, trusted: TrustedPeers) -> Peer:
@@ -149,12 +206,12 @@ def peer_of(scope: Scope, trusted: TrustedPeers) -> Peer:
     return Peer(traceparent, address, agent[:512] if agent else None)
 
 
-async def _refuse(websocket: WebSocket, error: GatehouseError) -> None:
-    """Accept, then close: 1008 for a bad token, 1013 when the issuer's keys are unavailable.
+async def _refuse(socket: AsgiSocket, code: int, reason: str) -> None:
+    """Accept, then close with ``code``: 1008 for a bad token, 1013 when the issuer's keys
+    are unavailable, 1012 while shutting down.
 
     A close code reaches every client (browsers cannot read a refused handshake's status),
     and uvicorn's sans-I/O protocol logs an error for every denial response.
     """
-    await websocket.accept()
-    code = TRY_AGAIN_LATER if error.status >= 500 else POLICY_VIOLATION
-    await websocket.close(code, error.detail.encode()[:120].decode(errors="ignore"))
+    await socket.accept()
+    await socket.close(code, reason.encode()[:120].decode(errors="ignore"))

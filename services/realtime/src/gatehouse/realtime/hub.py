@@ -1,6 +1,7 @@
 """Connections and channels: a broadcast that never waits for a slow client.
 
-Each :class:`Connection` owns a bounded send queue drained by its own writer task.
+Each :class:`Connection` owns a bounded send backlog, drained by a writer task that
+exists only while messages wait.
 :meth:`Hub.broadcast` is synchronous: it takes a message serialised once and puts it in
 every subscriber's queue without awaiting, so one stalled client cannot delay the
 others. A client whose queue is full is closed with 1013 (try again later).
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -44,7 +46,25 @@ class _Close:
 
 
 class Connection:
-    """One client: its principal, its channels and its bounded send queue."""
+    """One client: its principal, its channels and its bounded send backlog.
+
+    An idle connection holds no task and no queue (memory per idle socket is a budget,
+    DESIGN §11): a writer task exists only while messages wait, and ends when it has
+    sent them. The backlog is bounded by ``offer``, so a close marker always fits.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_backlog",
+        "_close_timeout",
+        "_done",
+        "_limit",
+        "_transport",
+        "_writer",
+        "channels",
+        "close_code",
+        "principal",
+    )
 
     def __init__(
         self, transport: Transport, *, queue_size: int, close_timeout: float = 5.0
@@ -55,10 +75,9 @@ class Connection:
         self._transport = transport
         self._limit = queue_size
         self._close_timeout = close_timeout
-        # Unbounded on purpose: ``offer`` enforces the bound so a close marker always fits.
-        self._queue: asyncio.Queue[str | list[str] | _Close] = asyncio.Queue()
+        self._backlog: deque[str | list[str] | _Close] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._writer = asyncio.create_task(self._write_loop())
 
     @property
     def closing(self) -> bool:
@@ -70,15 +89,15 @@ class Connection:
         return self._done
 
     def offer(self, text: str | list[str]) -> bool:
-        """Queue a message (or several, as one slot) without waiting; a full queue
+        """Queue a message (or several, as one slot) without waiting; a full backlog
         closes the connection (1013)."""
         if self.closing:
             return False
-        if self._queue.qsize() >= self._limit:
+        if self._backlog is not None and len(self._backlog) >= self._limit:
             metrics.SLOW_CONSUMERS.inc()
             self.close(TRY_AGAIN_LATER, "send queue full", flush=False)
             return False
-        self._queue.put_nowait(text)
+        self._push(text)
         return True
 
     def close(self, code: int, reason: str = "", *, flush: bool = True) -> None:
@@ -87,40 +106,56 @@ class Connection:
             return
         self.close_code = code
         if flush:
-            self._queue.put_nowait(_Close(code, reason))
-            # A stalled peer never drains the queue: close anyway after close_timeout.
+            self._push(_Close(code, reason))
+            # A stalled peer never drains the backlog: close anyway after close_timeout.
             loop = asyncio.get_running_loop()
             loop.call_later(self._close_timeout, self._close_now, code, reason)
         else:
             self._close_now(code, reason)
 
+    def _push(self, item: str | list[str] | _Close) -> None:
+        if self._backlog is None:
+            self._backlog = deque()
+        self._backlog.append(item)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
     def _close_now(self, code: int, reason: str) -> None:
         if self._done.done():
             return
-        self._writer.cancel()
-        self._writer = asyncio.create_task(self._send_close(code, reason))
+        if self._writer is not None:
+            self._writer.cancel()
+        self._backlog = None
+        self._writer = asyncio.get_running_loop().create_task(self._send_close(code, reason))
 
     def abandon(self) -> None:
         """The peer is gone: stop writing, nothing to send."""
-        self._writer.cancel()
+        if self._writer is not None:
+            self._writer.cancel()
+        self._backlog = None
         self._finish()
 
-    async def _write_loop(self) -> None:
+    async def _drain(self) -> None:
         try:
-            while True:
-                item = await self._queue.get()
+            while self._backlog:
+                item = self._backlog.popleft()
                 if isinstance(item, _Close):
                     await self._send_close(item.code, item.reason)
                     return
                 if isinstance(item, str):
                     await self._transport.send_text(item)
                     continue
-                for text in item:  # a replay: many messages in one slot of the queue
+                for text in item:  # a replay: many messages in one slot of the backlog
                     await self._transport.send_text(text)
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away mid-send: nothing left to tell it
             self._finish()
+        finally:
+            if asyncio.current_task() is self._writer:
+                self._writer = None
+                if not self._backlog:
+                    self._backlog = None  # idle again: nothing held
 
     async def _send_close(self, code: int, reason: str) -> None:
         # A stalled peer can block even the close frame; give up after close_timeout.

@@ -1,0 +1,473 @@
+"""Realtime through the gateway: memory per idle WebSocket and event delivery (DESIGN §11).
+
+Starts `gatehouse run auth`, `gatehouse run realtime` (on RabbitMQ, an exchange of its
+own) and `gatehouse run gateway` as separate processes, then opens N WebSockets
+through the gateway, each authenticated and subscribed to `authors`, and measures:
+
+    memory    RSS growth per idle connection, of realtime and of the gateway separately
+              (connections held idle until the RSS of both settles)
+    fan-out   one event published on the broker -> received by all N clients:
+              p50/p99/max over the clients, per event (several events, median reported)
+    steady    events at a steady rate on `books`, to a few extra subscribers, while the
+              N idle ones stay connected: publish -> client p50/p99
+
+The clients are a minimal WebSocket client on asyncio's Protocol (handshake, masked
+client frames, unmasked server frames), so that 10,000 of them fit in this process;
+they run on the same 2 cores as the services (DESIGN §11: "with the clients on it").
+The file limit is raised for this process and the services as far as allowed; a
+proxied socket costs a gateway two descriptors, so when the limit is below twice N
+the clients are spread over enough gateway processes (DESIGN's split mode runs two),
+and the gateway's memory is their sum. Loopback only, bounded in time; the broker's
+exchange and stream are removed.
+
+    .venv/bin/python bench/realtime.py --clients 10000 [--events 5] [--rate 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import resource
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from gatehouse.common.amqp import AmqpEventBus
+from gatehouse.common.events import CloudEvent
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+GATEHOUSE = str(Path(sys.executable).with_name("gatehouse"))
+PASSWORD = "bench-password-1"
+AMQP_URL = os.environ.get("GATEHOUSE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+FILES = 65536
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_file_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(FILES, hard), max(FILES, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(f"file limit: {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}", flush=True)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+class Client(asyncio.Protocol):
+    """A minimal WebSocket client: enough to subscribe and timestamp pushed frames."""
+
+    def __init__(self, host: str, token: str, on_text: Callable[[Client, str, float], None]):
+        self.host, self.token, self.on_text = host, token, on_text
+        self.transport: asyncio.Transport | None = None
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.closed: int | None = None
+        self._buffer = bytearray()
+        self._handshaken = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {self.token}\r\n\r\n"
+            ).encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self._buffer += data
+        if not self._handshaken:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self._buffer[:end])
+            del self._buffer[: end + 4]
+            self._handshaken = True
+            if not self.upgraded.done():
+                if head.startswith(b"HTTP/1.1 101"):
+                    self.upgraded.set_result(None)
+                else:
+                    self.upgraded.set_exception(RuntimeError(head[:200].decode(errors="replace")))
+        self._frames(now)
+
+    def _frames(self, now: float) -> None:
+        buf = self._buffer
+        while len(buf) >= 2:
+            opcode, length, start = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if length == 126:
+                if len(buf) < 4:
+                    return
+                length, start = struct.unpack("!H", buf[2:4])[0], 4
+            elif length == 127:
+                if len(buf) < 10:
+                    return
+                length, start = struct.unpack("!Q", buf[2:10])[0], 10
+            if len(buf) < start + length:
+                return
+            payload = bytes(buf[start : start + length])
+            del buf[: start + length]
+            if opcode == 1:
+                self.on_text(self, payload.decode(), now)
+            elif opcode == 9:
+                self._send(0xA, payload)
+            elif opcode == 8:
+                self.closed = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+    def send_text(self, text: str) -> None:
+        self._send(0x1, text.encode())
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        assert self.transport is not None
+        mask = os.urandom(4)
+        size = len(payload)
+        if size < 126:
+            header = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+        elif size < 65536:
+            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(header + mask + masked)
+
+
+class Crowd:
+    """N clients and what they received: replies by id, event arrival times by event id."""
+
+    def __init__(self) -> None:
+        self.clients: list[Client] = []
+        self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.arrivals: dict[str, list[float]] = {}
+
+    def on_text(self, client: Client, text: str, now: float) -> None:
+        if text.startswith('{"type":"event"'):
+            event_id = text.split('"id":"', 2)[1].split('"', 1)[0]
+            self.arrivals.setdefault(event_id, []).append(now)
+            return
+        message = json.loads(text)
+        waiter = self.replies.pop(str(message.get("id")), None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+
+    async def open(
+        self, count: int, ports: list[int], token: str, channel: str, batch: int = 250
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        for start in range(0, count, batch):
+            size = min(batch, count - start)
+            await asyncio.gather(
+                *(
+                    self._one(loop, ports[(start + n) % len(ports)], token, channel)
+                    for n in range(size)
+                )
+            )
+            if (start + size) % 2000 == 0 or start + size == count:
+                print(f"  {len(self.clients)} clients subscribed to {channel}", flush=True)
+
+    async def _one(self, loop: asyncio.AbstractEventLoop, port: int, token: str, ch: str) -> None:
+        host = f"127.0.0.1:{port}"
+        _, client = await loop.create_connection(
+            lambda: Client(host, token, self.on_text), "127.0.0.1", port
+        )
+        await asyncio.wait_for(client.upgraded, 30)
+        rid = uuid.uuid4().hex
+        self.replies[rid] = loop.create_future()
+        client.send_text(json.dumps({"id": rid, "op": "subscribe", "channel": ch}))
+        reply = await asyncio.wait_for(self.replies[rid], 30)
+        if not reply.get("ok"):
+            raise RuntimeError(f"subscribe refused: {reply}")
+        self.clients.append(client)
+
+    def close(self) -> None:
+        for client in self.clients:
+            if client.transport is not None:
+                client.transport.abort()
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return pick(0.5), pick(0.99), ordered[-1]
+
+
+class Stack:
+    """auth, realtime and the gateways as processes; stopped with SIGTERM at the end."""
+
+    def __init__(self, folder: Path, exchange: str, gateways: int) -> None:
+        self.folder, self.exchange = folder, exchange
+        self.gateways = [f"gateway-{n}" for n in range(1, gateways + 1)]
+        names = ["auth", "realtime", *self.gateways, *(f"admin-{g}" for g in self.gateways)]
+        self.ports = {name: free_port() for name in names}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def env(self, gateway: str = "gateway-1") -> dict[str, str]:
+        issuer = f"http://127.0.0.1:{self.ports['auth']}/realms/gatehouse"
+        return {
+            **os.environ,
+            "GATEHOUSE_PROFILE": "embedded",
+            "GATEHOUSE_LOG_JSON": "0",
+            "GATEHOUSE_ACCESS_LOG": "false",
+            "LOG_LEVEL": "WARNING",
+            "GATEHOUSE_DATA_DIR": str(self.folder / "data"),
+            "GATEHOUSE_DEMO_PASSWORD": PASSWORD,
+            "OIDC_ISSUER": issuer,
+            "AMQP_URL": AMQP_URL,
+            "GATEHOUSE_AMQP_EXCHANGE": self.exchange,
+            "GATEHOUSE_AUTH_PORT": str(self.ports["auth"]),
+            "GATEHOUSE_REALTIME_PORT": str(self.ports["realtime"]),
+            "GATEHOUSE_GATEWAY_PORT": str(self.ports[gateway]),
+            "GATEHOUSE_ADMIN_PORT": str(self.ports[f"admin-{gateway}"]),
+            "GATEHOUSE_GATEWAY_CONFIG": str(self._gateway_config()),
+            "GATEHOUSE_UPSTREAM_AUTH_URL": f"http://127.0.0.1:{self.ports['auth']}",
+            "GATEHOUSE_UPSTREAM_REALTIME_URL": f"http://127.0.0.1:{self.ports['realtime']}",
+            "GATEHOUSE_UPSTREAM_AUTHORS_URL": "http://127.0.0.1:9",
+            "GATEHOUSE_RATE_LIMIT_STORE": "memory",
+        }
+
+    def _gateway_config(self) -> Path:
+        shipped = ROOT / "gateway/src/gatehouse/gateway/gateway.yaml"
+        config = yaml.safe_load(shipped.read_text())
+        config.setdefault("websockets", {})["max_per_user"] = 1_000_000
+        config["rate_limits"]["default"] = {"limit": 100_000_000, "window": 60}
+        path = self.folder / "gateway.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def start(self) -> None:
+        for name in ("auth", "realtime", *self.gateways):
+            log = (self.folder / f"{name}.log").open("wb")
+            mode = "gateway" if name.startswith("gateway") else name
+            self.processes[name] = subprocess.Popen(
+                [GATEHOUSE, "run", mode],
+                env=self.env(name if mode == "gateway" else "gateway-1"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str) -> None:
+        port = self.ports[f"admin-{name}" if name.startswith("gateway") else name]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{self.log(name)}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} not ready:\n{self.log(name)}")
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].pid
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def settle_rss(pids: dict[str, int], seconds: float = 3.0) -> dict[str, int]:
+    """RSS once it stops moving (or after a while), in KiB."""
+    last = {name: rss_kib(pid) for name, pid in pids.items()}
+    for _ in range(10):
+        await asyncio.sleep(seconds)
+        now = {name: rss_kib(pid) for name, pid in pids.items()}
+        if all(abs(now[n] - last[n]) < 256 for n in now):
+            return now
+        last = now
+    return last
+
+
+def token_of(gateway: int) -> str:
+    response = httpx.post(
+        f"http://127.0.0.1:{gateway}/auth/token",
+        json={"username": "viewer", "password": PASSWORD},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def event(kind: str, sequence: int) -> CloudEvent:
+    subject = str(uuid.uuid4())
+    return CloudEvent(
+        source="/gatehouse/authors",
+        type=f"gatehouse.{kind}.updated",
+        subject=subject,
+        data={"id": subject, "author_id": subject, "n": sequence, "pad": "x" * 300},
+        sequence=sequence,
+    )
+
+
+async def fan_out(bus: AmqpEventBus, crowd: Crowd, count: int, sequence: int) -> list[float]:
+    """Publish events one at a time; each one's p99 delivery to all subscribers (ms)."""
+    p99s = []
+    for n in range(count):
+        published = event("author", sequence + n)
+        start = time.perf_counter()
+        await bus.publish(published)
+        deadline = time.monotonic() + 30
+        while len(crowd.arrivals.get(published.id, ())) < len(crowd.clients):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.005)
+        arrivals = crowd.arrivals.pop(published.id, [])
+        delays = [(t - start) * 1000 for t in arrivals]
+        p50, p99, worst = percentiles(delays)
+        lost = len(crowd.clients) - len(delays)
+        print(
+            f"  event {n + 1}: {len(delays)} clients, p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
+            f"max {worst:.0f} ms, missing {lost}",
+            flush=True,
+        )
+        p99s.append(p99)
+        await asyncio.sleep(1)
+    return p99s
+
+
+async def steady(bus: AmqpEventBus, crowd: Crowd, rate: float, seconds: float, seq: int) -> None:
+    sent: dict[str, float] = {}
+    interval, total = 1 / rate, int(rate * seconds)
+    begin = time.perf_counter()
+    for n in range(total):
+        await asyncio.sleep(max(0.0, begin + n * interval - time.perf_counter()))
+        published = event("book", seq + n)
+        sent[published.id] = time.perf_counter()
+        await bus.publish(published)
+    await asyncio.sleep(2)
+    delays = [
+        (t - sent[eid]) * 1000
+        for eid, times in crowd.arrivals.items()
+        if eid in sent
+        for t in times
+    ]
+    achieved = total / (time.perf_counter() - begin - 2)
+    p50, p99, worst = percentiles(delays)
+    print(
+        f"steady: {total} events at {rate:g}/s (sent at {achieved:.0f}/s), "
+        f"{len(delays)} deliveries to {len(crowd.clients)} clients: "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms",
+        flush=True,
+    )
+
+
+async def run(args: argparse.Namespace, stack: Stack) -> None:
+    pids = {name: stack.pid(name) for name in ("realtime", *stack.gateways)}
+    ports = [stack.ports[g] for g in stack.gateways]
+    token = token_of(ports[0])
+    warm = Crowd()
+    await warm.open(50 * len(ports), ports, token, "authors")  # code paths, pools
+    warm.close()
+    before = await settle_rss(pids)
+    crowd = Crowd()
+    started = time.perf_counter()
+    await crowd.open(args.clients, ports, token, "authors")
+    print(f"opened {args.clients} in {time.perf_counter() - started:.1f} s", flush=True)
+    after = await settle_rss(pids)
+    realtime = (after["realtime"] - before["realtime"]) / args.clients
+    gateway = sum(after[g] - before[g] for g in stack.gateways) / args.clients
+    print(
+        f"memory per idle connection: realtime {realtime:.1f} KiB, gateway {gateway:.1f} KiB "
+        f"({len(ports)} process(es)), together {realtime + gateway:.1f} KiB "
+        f"(RSS KiB before/after: {before} / {after})",
+        flush=True,
+    )
+    bus = AmqpEventBus(AMQP_URL, exchange=stack.exchange)
+    await bus.start()
+    try:
+        p99s = await fan_out(bus, crowd, args.events, 1)
+        print(
+            f"fan-out to {len(crowd.clients)}: median p99 {statistics.median(p99s):.0f} ms "
+            f"over {len(p99s)} events",
+            flush=True,
+        )
+        if args.rate > 0:
+            few = Crowd()
+            await few.open(args.subscribers, ports, token, "books")
+            await steady(bus, few, args.rate, args.seconds, 1000)
+            few.close()
+    finally:
+        await bus.close()
+        crowd.close()
+
+
+async def cleanup(exchange: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(f"{exchange}.stream")
+        await channel.exchange_delete(exchange)
+        await channel.exchange_delete(exchange.removesuffix(".events") + ".rpc")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=5)
+    parser.add_argument("--rate", type=float, default=500, help="steady phase, events/s (0: skip)")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--subscribers", type=int, default=10, help="of the steady phase")
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        default=0,
+        help="gateway processes (default: as the file limit needs)",
+    )
+    args = parser.parse_args()
+    limit = raise_file_limit()
+    # A proxied socket costs a gateway two descriptors (client and upstream).
+    gateways = args.gateways or max(1, -(-(2 * args.clients + 500) // limit))
+    exchange = f"bench-{uuid.uuid4().hex[:8]}.events"
+    with tempfile.TemporaryDirectory() as folder:
+        stack = Stack(Path(folder), exchange, gateways)
+        try:
+            stack.start()
+            asyncio.run(run(args, stack))
+        finally:
+            stack.stop()
+            asyncio.run(cleanup(exchange))
+
+
+if __name__ == "__main__":
+    main()

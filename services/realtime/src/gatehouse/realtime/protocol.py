@@ -142,7 +142,7 @@ def operation(frame: dict[str, Any]) -> str:
     op = frame.get("op")
     if op is None and frame.get("type") == "auth":  # the template's first-message form
         op = "auth"
-    if op not in OPERATIONS:
+    if not isinstance(op, str) or op not in OPERATIONS:
         known = ", ".join(OPERATIONS)
         raise BadRequest(f"unknown op {str(op)[:40]!r}; expected one of {known}")
     return str(op)

@@ -80,17 +80,18 @@ def _channels_text() -> str:
 
 
 def _request(ops: list[Op]) -> dict[str, Any]:
-    """The envelope of every request: ``op`` and the fields of all ops (none required,
-    so that clients of every earlier version stay valid; each op's own message says
-    what it requires)."""
+    """The envelope of every request: ``op`` and the fields of all ops, described but not
+    constrained (clients of every earlier version of this message stay valid: a field
+    an old client could send in any form must still be accepted here); each op's own
+    ``<op>Request`` message says what it requires."""
     fields: dict[str, Any] = {
         "id": _ID,
         "op": {"type": "string", "enum": [o.name for o in ops]},
         "type": {"const": "auth", "description": "template form of op=auth"},
     }
     for operation in ops:
-        for name, schema in operation.fields.items():
-            fields.setdefault(name, schema)
+        for name in operation.fields:
+            fields.setdefault(name, {"description": f"see {operation.name}Request"})
     return _schema(fields, [])
 
 

@@ -15,6 +15,7 @@ started again afterwards so the next test has the whole cluster.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from typing import Any
 
@@ -86,3 +87,74 @@ async def test_an_authors_replica_killed_is_an_outage_of_seconds_at_most(
     report["fault"] = "authors replica killed"
     report["restarted_after_s"] = round(time.monotonic() - started, 1)
     _judge(experiment, await experiment.verdict(report), report)
+
+
+async def test_the_relay_holder_killed_mid_backlog_hands_over_without_loss_or_repeat(
+    cluster: Cluster, scale: Scale, report: dict[str, Any]
+) -> None:
+    """The active relay is frozen while a backlog piles up, let go, and killed while it
+    publishes the backlog: the standby takes the lock and publishes the rest; clients
+    get every event once, in order (the broker may carry some twice; realtime dedupes)."""
+    holder = await cluster.wait_for(cluster.relay_holder, "a relay holds the outbox lock")
+    experiment = Experiment(cluster, scale)
+
+    def published_from_backlog(frozen_at: float) -> Any:
+        async def any_arrived() -> bool:
+            assert experiment.writer is not None
+            backlog = {
+                i for i, o in experiment.writer.acknowledged().items() if o.started > frozen_at
+            }
+            return any(r.subject in backlog for s in experiment.subscribers for r in s.received)
+
+        return any_arrived
+
+    async def fault() -> None:
+        cluster.signal(holder, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        try:
+            await cluster.wait_for(_backlog_of(cluster, scale.backlog), "a backlog", within=120)
+        finally:
+            cluster.signal(holder, signal.SIGCONT)
+        # Killed as soon as a client sees the first event of the backlog: the relay is then
+        # publishing it, and has not yet marked the batch sent.
+        await cluster.wait_for(published_from_backlog(frozen_at), "the relay draining", 30, 0.005)
+        report["unsent_at_kill"] = await cluster.unsent()
+        cluster.kill(holder)
+        await cluster.wait_for(cluster.relay_holder, "the standby relay taking over", within=30)
+
+    try:
+        await experiment.run(fault)
+    finally:
+        await cluster.restart(holder)
+    report["fault"] = f"relay holder killed mid-backlog ({scale.backlog} events)"
+    _judge(experiment, await experiment.verdict(report), report)
+
+
+def _backlog_of(cluster: Cluster, rows: int) -> Any:
+    async def enough() -> bool:
+        return await cluster.unsent() >= rows
+
+    return enough
+
+
+async def test_a_realtime_replica_killed_its_clients_resume_on_the_other(
+    cluster: Cluster, scale: Scale, report: dict[str, Any]
+) -> None:
+    """realtime-1 killed: its clients reconnect (to the other replica, through the
+    other gateway if theirs has no other) and resume with `since`; recovered, they
+    miss nothing, get nothing twice, and see everything in order."""
+
+    async def fault() -> None:  # the fault is the kill: the outage must end GRACE after it
+        cluster.kill("realtime-1")
+
+    experiment = Experiment(cluster, scale)
+    try:
+        await experiment.run(fault, after=scale.fault + scale.cool_down)
+    finally:
+        await cluster.restart("realtime-1")
+    report["fault"] = "realtime replica killed"
+    violations = await experiment.verdict(report)
+    unrecovered = report["resumes_not_recovered"]
+    if unrecovered:
+        violations.append(f"{unrecovered} resumes answered recovered: false")
+    _judge(experiment, violations, report)

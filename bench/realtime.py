@@ -64,13 +64,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def raise_file_limit() -> None:
+def raise_file_limit() -> int:
+    """Raise the file limit (inherited by the services) as far as allowed; the limit."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
+    try:  # raising the hard limit needs CAP_SYS_RESOURCE
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(FILES, hard), max(FILES, hard)))
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(f"file limit: {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}", flush=True)
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    print(f"file limit: {limit}", flush=True)
+    return limit
 
 
 def rss_kib(pid: int) -> int:

@@ -4,6 +4,7 @@ name the variable in one line instead of a traceback."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,19 @@ def test_a_bad_value_is_one_line_naming_the_variable_and_the_value(
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"gatehouse: configuration error: {expected}")
     assert "s3cret-pw" not in result.stderr
+
+
+def test_a_busy_port_is_one_line_naming_its_variable(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = gatehouse(
+            "run", "realtime", cwd=tmp_path, GATEHOUSE_REALTIME_PORT=port, **EMBEDDED
+        )
+    assert result.returncode == 2
+    (line,) = [x for x in result.stderr.splitlines() if "gatehouse:" in x]
+    assert line.startswith("gatehouse: configuration error: GATEHOUSE_REALTIME_PORT: port ")
+    assert "in use" in line
+    assert "Traceback" not in result.stderr
+    assert "Errno" not in result.stderr

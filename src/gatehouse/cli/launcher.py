@@ -21,15 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatehouse.cli.banner import print_banner
-from gatehouse.cli.servers import Server, serve
 from gatehouse.common.bus import MEMORY_URL, bus_from_url
 from gatehouse.common.errors import ConfigurationError, UnsafeForProduction
 from gatehouse.common.events import EventBus
 from gatehouse.common.logging import setup_logging
+from gatehouse.common.server import Server, serve_until_signalled
 from gatehouse.common.settings import CommonSettings
 
 log = logging.getLogger("gatehouse.launcher")
 ORDER = ("auth", "authors", "realtime", "gateway")  # the issuer first: the others load its keys
+PORT = {name: f"GATEHOUSE_{name.upper()}_PORT" for name in ORDER}
+ADMIN = "GATEHOUSE_ADMIN_PORT"
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,10 @@ def _gateway() -> Service:
     def servers(settings: GatewaySettings, bus: EventBus | None) -> list[Server]:
         """The public port with the gateway's wire limits, and the admin port (/metrics)."""
         app = create_app(settings)
+        public = app.server_options()
         return [
-            Server(app, settings.host, settings.port, **app.server_options()),
-            Server(app.admin, settings.admin_bind(), settings.admin_port),
+            Server(app, settings.host, settings.port, port_setting=PORT["gateway"], **public),
+            Server(app.admin, settings.admin_bind(), settings.admin_port, port_setting=ADMIN),
         ]
 
     return Service(GatewaySettings, servers)
@@ -60,7 +63,8 @@ def _authors() -> Service:
     from gatehouse.authors.settings import AuthorsSettings
 
     def servers(settings: AuthorsSettings, bus: EventBus | None) -> list[Server]:
-        return [Server(create_app(settings, bus=bus), settings.host, settings.port)]
+        app = create_app(settings, bus=bus)
+        return [Server(app, settings.host, settings.port, port_setting=PORT["authors"])]
 
     return Service(AuthorsSettings, servers)
 
@@ -72,7 +76,8 @@ def _realtime() -> Service:
 
     def servers(settings: RealtimeSettings, bus: EventBus | None) -> list[Server]:
         app = create_app(settings, bus=bus)
-        return [Server(app, settings.host, settings.port, **uvicorn_ws_options(settings))]
+        options = uvicorn_ws_options(settings)
+        return [Server(app, settings.host, settings.port, port_setting=PORT["realtime"], **options)]
 
     return Service(RealtimeSettings, servers)
 
@@ -82,7 +87,8 @@ def _auth() -> Service:
     from gatehouse.auth.settings import AuthSettings
 
     def servers(settings: AuthSettings, bus: EventBus | None) -> list[Server]:
-        return [Server(create_app(settings), settings.host, settings.port)]
+        app = create_app(settings)
+        return [Server(app, settings.host, settings.port, port_setting=PORT["auth"])]
 
     return Service(AuthSettings, servers)
 
@@ -156,7 +162,7 @@ def run(mode: str) -> None:
     elif mode == "all":
         _run(_run_all(settings))
     else:
-        _run(serve(SERVICES[mode]().servers(settings[mode], None)))
+        _run(serve_until_signalled(SERVICES[mode]().servers(settings[mode], None)))
 
 
 async def _run_all(settings: dict[str, CommonSettings]) -> None:
@@ -175,7 +181,7 @@ async def _run_all(settings: dict[str, CommonSettings]) -> None:
         shown = credentials.password if credentials.newly_generated else None
         print_banner(gateway, shown, credentials.path)
 
-    await serve(servers, on_started=announce)
+    await serve_until_signalled(servers, on_started=announce)
 
 
 async def _run_relay(settings: Any) -> None:

@@ -156,7 +156,7 @@ class Cluster(Processes):
             "GATEHOUSE_GATEWAY_CONFIG": str(relaxed_gateway_config(self.folder)),
             **dict.fromkeys(("DATABASE_URL", "AMQP_URL", "REDIS_URL", "KEYCLOAK_URL")),
         }
-        self.run(["migrate"], {**common, "DATABASE_URL": self.postgres})
+        self.run(["migrate", "authors"], {**common, "DATABASE_URL": self.postgres})
         auth = {
             "GATEHOUSE_AUTH_PORT": str(auth_port),
             "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gatehouse.testing import AmqpNamespace
+
 GATEHOUSE = str(Path(sys.executable).with_name("gatehouse"))
 SERVICE_URLS = (
     "DATABASE_URL",
@@ -77,11 +79,12 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     assert "s3cret-pw" not in result.stderr
 
 
-def test_migrate_creates_the_embedded_database(tmp_path: Path) -> None:
-    result = gatehouse("migrate", cwd=tmp_path, GATEHOUSE_DATA_DIR="state")
+@pytest.mark.parametrize(("service", "database"), [("authors", "authors.db"), ("auth", "auth.db")])
+def test_migrate_creates_the_embedded_database(tmp_path: Path, service: str, database: str) -> None:
+    result = gatehouse("migrate", service, cwd=tmp_path, GATEHOUSE_DATA_DIR="state")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "state" / "authors.db").stat().st_size > 0
-    again = gatehouse("migrate", cwd=tmp_path, GATEHOUSE_DATA_DIR="state")
+    assert (tmp_path / "state" / database).stat().st_size > 0
+    again = gatehouse("migrate", service, cwd=tmp_path, GATEHOUSE_DATA_DIR="state")
     assert again.returncode == 0, again.stderr
 
 
@@ -141,3 +144,22 @@ def test_a_busy_port_is_one_line_naming_its_variable(tmp_path: Path) -> None:
     assert "in use" in line
     assert "Traceback" not in result.stderr
     assert "Errno" not in result.stderr
+
+
+@pytest.mark.services
+def test_a_relay_on_an_unmigrated_database_says_to_migrate(
+    tmp_path: Path, postgres_url: str, amqp_namespace: AmqpNamespace
+) -> None:
+    result = gatehouse(
+        "run",
+        "relay",
+        cwd=tmp_path,
+        DATABASE_URL=postgres_url,
+        AMQP_URL=amqp_namespace.url,
+        GATEHOUSE_AMQP_EXCHANGE=amqp_namespace.exchange,
+        **EMBEDDED,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("gatehouse: configuration error: DATABASE_URL: the database is not")
+    assert line.endswith("run `gatehouse migrate authors`")

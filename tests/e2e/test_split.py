@@ -29,7 +29,7 @@ async def test_the_whole_flow_in_split_mode(
         "REDIS_URL": redis_namespace.url,
         "GATEHOUSE_RATE_LIMIT_PREFIX": redis_namespace.prefix,
     }
-    processes.run(["migrate"], common)
+    processes.run(["migrate", "authors"], common)
     auth = {
         "GATEHOUSE_AUTH_PORT": str(auth_port),
         "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",

@@ -185,8 +185,16 @@ async def _run_all(settings: dict[str, CommonSettings]) -> None:
 
 
 async def _run_relay(settings: Any) -> None:
+    from gatehouse.authors.adapters.database import check_reachable, create_engine
+    from gatehouse.authors.migrations import SCRIPTS
     from gatehouse.authors.relay import run_relay
 
+    engine = create_engine(settings.sqlalchemy_url())
+    try:  # an unmigrated outbox is one line naming the command, not a retry loop
+        await check_reachable(engine)
+        await SCRIPTS.require_current(engine, "DATABASE_URL")
+    finally:
+        await engine.dispose()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -194,14 +202,37 @@ async def _run_relay(settings: Any) -> None:
     await run_relay(settings, stop)
 
 
-def migrate() -> None:
-    from gatehouse.authors.migrations import migrate as upgrade
-    from gatehouse.authors.settings import AuthorsSettings
-
-    settings = AuthorsSettings()
+def migrate(service: str) -> None:
+    """Upgrade the database of ``service`` (``authors`` or ``auth``) to the newest schema."""
+    upgrade = {"authors": _migrate_authors, "auth": _migrate_auth}[service]
+    settings = SERVICES[service]().settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
-    _run(upgrade(settings.sqlalchemy_url()))
-    log.info("authors database is at the latest migration")
+    _run(upgrade(settings))
+    log.info("the %s database is at the newest schema", service)
+
+
+async def _migrate_authors(settings: Any) -> None:
+    from gatehouse.authors.adapters.database import check_reachable, create_engine
+    from gatehouse.authors.migrations import SCRIPTS
+
+    engine = create_engine(settings.sqlalchemy_url())
+    try:
+        await check_reachable(engine)
+        await SCRIPTS.migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _migrate_auth(settings: Any) -> None:
+    from gatehouse.auth.database import check_reachable, create_engine
+    from gatehouse.auth.migrations import SCRIPTS
+
+    engine = create_engine(settings.sqlalchemy_url())
+    try:
+        await check_reachable(engine, settings.database_setting())
+        await SCRIPTS.migrate(engine)
+    finally:
+        await engine.dispose()
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:

@@ -36,6 +36,18 @@ Ports: GATEHOUSE_<SERVICE>_PORT.
 """
 
 
+MIGRATE = """\
+Apply a service's Alembic migrations to its database, one command per database:
+  authors   DATABASE_URL (default: the embedded SQLite in GATEHOUSE_DATA_DIR)
+  auth      GATEHOUSE_AUTH_DATABASE_URL (default: the embedded SQLite)
+
+`gatehouse run all` (embedded) migrates by itself. In production a service never
+does: run this first (a Job in Kubernetes); until then the service refuses to
+start (auth, the relay) or answers /readyz with 503 and says this command.
+Replicas migrating at once take turns (an advisory lock on PostgreSQL).
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatehouse",
@@ -54,11 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MODES,
         help="what to run (see above)",
     )
-    commands.add_parser(
+    migrate = commands.add_parser(
         "migrate",
-        help="upgrade the authors database (DATABASE_URL, default the embedded SQLite) to head",
-        description="Apply the Alembic migrations of the authors service to DATABASE_URL.",
+        help="upgrade one service's database to the newest schema",
+        description=MIGRATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    migrate.add_argument("service", choices=("authors", "auth"), help="whose database")
     return parser
 
 
@@ -68,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "migrate":
-            launcher.migrate()
+            launcher.migrate(args.service)
         else:
             launcher.run(args.mode)
     except UnsafeForProduction as exc:

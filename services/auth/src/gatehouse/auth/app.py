@@ -36,7 +36,8 @@ log = logging.getLogger("gatehouse.auth")
 
 
 async def open_database(settings: AuthSettings) -> AsyncEngine:
-    """The auth database, reachable and migrated to the newest schema.
+    """The auth database, reachable and at the newest schema (migrated here in the
+    embedded profile; in production only checked: ``gatehouse migrate auth`` migrates).
 
     Raises ``ConfigurationError`` naming the variable (password hidden) when the
     database does not answer.
@@ -47,7 +48,10 @@ async def open_database(settings: AuthSettings) -> AsyncEngine:
         raise ConfigurationError(settings.database_setting(), str(exc)) from exc
     try:
         await check_reachable(engine, settings.database_setting())
-        await migrate(engine)
+        if settings.production:
+            await SCRIPTS.require_current(engine, settings.database_setting())
+        else:
+            await migrate(engine)
     except BaseException:
         await engine.dispose()
         raise

@@ -10,7 +10,9 @@ service's migrations folder.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.health import Check, CheckFn
 from gatehouse.common.sql.database import create_engine
 
@@ -32,9 +35,10 @@ class MigrationScripts:
     ``location`` is the folder holding ``env.py`` and ``versions/``; ``lock_key`` the
     ``pg_advisory_xact_lock`` key (distinct per service, so that services sharing a
     PostgreSQL database do not wait for each other); ``setting`` the variable that
-    names the database, for messages. With ``sqlite_write_lock`` the upgrade first
-    takes SQLite's write lock (``BEGIN IMMEDIATE``), so that processes sharing a
-    database file migrate one after the other.
+    names the database, for messages; ``service`` the argument of ``gatehouse
+    migrate`` that upgrades it. With ``sqlite_write_lock`` the upgrade first takes
+    SQLite's write lock (``BEGIN IMMEDIATE``), so that processes sharing a database
+    file migrate one after the other.
     """
 
     location: Path
@@ -42,6 +46,12 @@ class MigrationScripts:
     setting: str
     version_table: str = "alembic_version"
     sqlite_write_lock: bool = False
+    service: str = ""
+
+    @property
+    def command(self) -> str:
+        """What an operator runs to bring the database to the newest schema."""
+        return f"gatehouse migrate {self.service}".strip()
 
     def config(self, connection: Connection | None = None) -> Config:
         """The Alembic configuration; ``env.py`` runs on ``connection`` when given."""
@@ -70,7 +80,8 @@ class MigrationScripts:
 
     def current_revision(self, connection: Connection) -> str | None:
         opts = {"version_table": self.version_table}
-        return MigrationContext.configure(connection, opts=opts).get_current_revision()
+        with _quiet(_ALEMBIC_LOG):  # "Context impl ..." at every look, not only migrations
+            return MigrationContext.configure(connection, opts=opts).get_current_revision()
 
     async def revisions(self, engine: AsyncEngine) -> tuple[str | None, str | None]:
         """``(current, head)``: the database's revision (None when unmigrated) and the newest."""
@@ -85,10 +96,34 @@ class MigrationScripts:
             current, head = await self.revisions(engine)
             if current == head:
                 return Check(True, f"at {head}")
-            hint = f"run `gatehouse migrate` ({self.setting})"
-            return Check(False, f"at {current or 'no revision'}, {head} expected: {hint}")
+            return Check(False, self._behind(current, head))
 
         return check
+
+    async def require_current(self, engine: AsyncEngine, setting: str | None = None) -> None:
+        """Start-up in production: a ConfigurationError naming the setting (``setting``, or
+        the scripts' own) and the command unless the database is at the newest revision
+        (production never migrates itself)."""
+        current, head = await self.revisions(engine)
+        if current != head:
+            raise ConfigurationError(setting or self.setting, self._behind(current, head))
+
+    def _behind(self, current: str | None, head: str | None) -> str:
+        where = f"at revision {current}" if current else "not migrated"
+        return f"the database is {where}, {head} expected: run `{self.command}`"
+
+
+_ALEMBIC_LOG = logging.getLogger("alembic.runtime.migration")
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 EngineFactory = Callable[[str], AsyncEngine]

@@ -1,7 +1,9 @@
 """Alembic migrations of the auth database, shipped inside the package.
 
-The auth service migrates its own small schema when it starts (``create_app``'s
-lifespan calls :func:`migrate`), so ``gatehouse run auth`` needs no separate step.
+In the embedded profile the auth service migrates its own small schema when it
+starts (``create_app``'s lifespan calls :func:`migrate`). In production it never
+does: ``gatehouse migrate auth`` (a Job) upgrades the database, and the service
+refuses to start, naming the command, while the schema is behind.
 On PostgreSQL replicas starting together take turns under a transaction-scoped
 advisory lock (on SQLite: under the database's write lock), and the second finds
 the schema already at head. This is fine for
@@ -29,6 +31,7 @@ SCRIPTS = MigrationScripts(
     setting="GATEHOUSE_AUTH_DATABASE_URL",
     version_table=VERSION_TABLE,
     sqlite_write_lock=True,
+    service="auth",
 )
 
 

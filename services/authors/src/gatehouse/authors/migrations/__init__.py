@@ -17,6 +17,7 @@ SCRIPTS = MigrationScripts(
     # pg_advisory_xact_lock key, so that replicas starting together migrate one at a time.
     lock_key=0x4748414D49475241,
     setting="DATABASE_URL",
+    service="authors",
 )
 
 

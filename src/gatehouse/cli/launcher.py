@@ -227,7 +227,7 @@ async def _migrate_auth(settings: Any) -> None:
     from gatehouse.auth.database import check_reachable, create_engine
     from gatehouse.auth.migrations import SCRIPTS
 
-    engine = create_engine(settings.sqlalchemy_url())
+    engine = create_engine(settings.sqlalchemy_url(), setting=settings.database_setting())
     try:
         await check_reachable(engine, settings.database_setting())
         await SCRIPTS.migrate(engine)

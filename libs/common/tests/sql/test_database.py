@@ -31,7 +31,7 @@ def test_other_schemes_are_refused_by_name(url: str) -> None:
 
 
 async def test_a_sqlite_database_gets_its_folder_and_answers(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'nested' / 'folder' / 'app.db'}")
+    engine = create_engine(f"sqlite:///{tmp_path / 'folder' / 'app.db'}")
     try:
         await ping(engine)
         async with engine.connect() as conn:
@@ -39,7 +39,9 @@ async def test_a_sqlite_database_gets_its_folder_and_answers(tmp_path: Path) -> 
             foreign_keys = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar()
     finally:
         await engine.dispose()
-    assert (tmp_path / "nested" / "folder" / "app.db").is_file()
+    assert (tmp_path / "folder" / "app.db").is_file()
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "folder" / "app.db").stat().st_mode & 0o777 == 0o600
     assert (mode, foreign_keys) == ("wal", 1)
 
 

@@ -26,7 +26,6 @@ from gatehouse.auth.keycloak import KeycloakProvider
 from gatehouse.auth.migrations import SCRIPTS, migrate
 from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
 from gatehouse.auth.settings import AuthSettings
-from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.health import Check, CheckFn, Health, health_router
 from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
@@ -42,10 +41,7 @@ async def open_database(settings: AuthSettings) -> AsyncEngine:
     Raises ``ConfigurationError`` naming the variable (password hidden) when the
     database does not answer.
     """
-    try:
-        engine = create_engine(settings.sqlalchemy_url())
-    except OSError as exc:  # the SQLite folder cannot be created
-        raise ConfigurationError(settings.database_setting(), str(exc)) from exc
+    engine = create_engine(settings.sqlalchemy_url(), setting=settings.database_setting())
     try:
         await check_reachable(engine, settings.database_setting())
         if settings.production:

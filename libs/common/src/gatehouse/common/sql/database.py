@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from gatehouse.common.datadir import private_file
 from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.health import Check, CheckFn
 
@@ -49,18 +50,22 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def create_engine(url: str, *, folder_mode: int = 0o777, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, setting: str = "DATABASE_URL", folder_mode: int | None = None, **kwargs: Any
+) -> AsyncEngine:
     """An async engine for ``url``; ``kwargs`` go to SQLAlchemy's ``create_async_engine``.
 
     PostgreSQL connections are pre-pinged. SQLite gets WAL, foreign keys and a busy
-    timeout, and the folder of its file is created (with ``folder_mode``).
+    timeout; its file is created 0600 in its folder, created 0700 when missing (never
+    the folder's parents: a ConfigurationError names ``setting`` instead).
+    ``folder_mode`` is ignored (kept for callers of the earlier signature).
     """
     url = normalize_database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return _create_async_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=folder_mode)
+        private_file(Path(parsed.database), setting)  # SQLite's -wal and -shm take its mode
     engine = _create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

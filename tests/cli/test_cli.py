@@ -163,3 +163,24 @@ def test_a_relay_on_an_unmigrated_database_says_to_migrate(
     (line,) = result.stderr.splitlines()
     assert line.startswith("gatehouse: configuration error: DATABASE_URL: the database is not")
     assert line.endswith("run `gatehouse migrate authors`")
+
+
+def test_an_unreachable_redis_stops_the_gateway_naming_the_variable(tmp_path: Path) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        url = f"redis://:s3cret-pw@127.0.0.1:{closed.getsockname()[1]}/0"
+        result = gatehouse(
+            "run",
+            "gateway",
+            cwd=tmp_path,
+            REDIS_URL=url,
+            GATEHOUSE_GATEWAY_PORT="0",
+            GATEHOUSE_ADMIN_PORT="0",
+            **EMBEDDED,
+        )
+    assert result.returncode == 2
+    assert "gatehouse: configuration error: REDIS_URL: cannot reach Redis at redis://" in (
+        result.stderr
+    )
+    assert "s3cret-pw" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,6 +1,7 @@
 """The RabbitMQ adapter against the real broker of the development machine."""
 
 import asyncio
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
@@ -59,6 +60,30 @@ async def test_unreachable_broker_is_a_startup_error_naming_the_setting() -> Non
     bus = AmqpEventBus("amqp://guest:guest@127.0.0.1:1/", setting="AMQP_URL")
     with pytest.raises(ConfigurationError, match="AMQP_URL"):
         await bus.start()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("/no-such-vhost", "refused the virtual host 'no-such-vhost': it does not exist"),
+        ("password", "refused the user 'guest' (wrong user or password)"),
+    ],
+)
+async def test_a_broker_that_refuses_says_why_in_one_line(
+    amqp_namespace, change: str, expected: str
+) -> None:
+    parts = urlsplit(amqp_namespace.url)
+    if change == "password":
+        url = urlunsplit(parts._replace(netloc=f"guest:wrong-s3cret@{parts.hostname}:{parts.port}"))
+    else:
+        url = urlunsplit(parts._replace(path=change))
+    with pytest.raises(ConfigurationError) as refused:
+        await AmqpEventBus(url).start()
+    message = str(refused.value)
+    assert message.startswith("AMQP_URL: RabbitMQ at amqp://")
+    assert expected in message
+    assert "\n" not in message
+    assert "wrong-s3cret" not in message
 
 
 async def test_a_fan_out_subscriber_resumes_after_a_cut_without_loss_or_repeat(

@@ -22,6 +22,7 @@ from typing import Any
 from gatehouse.common.errors import ConfigurationError, ServiceUnavailable
 from gatehouse.common.health import LIVE_BODY, Health
 from gatehouse.common.problem import send_problem
+from gatehouse.common.settings import mask_url
 from gatehouse.common.tokens import JWTVerifier
 from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.gateway.config import GatewayConfig, load_config
@@ -38,7 +39,7 @@ from gatehouse.gateway.ops import (
 )
 from gatehouse.gateway.proxy.upstream import UpstreamPool
 from gatehouse.gateway.proxy.websocket import LiveSockets
-from gatehouse.gateway.rate_limit import MemoryRateLimitStore, RateLimitStore
+from gatehouse.gateway.rate_limit import MemoryRateLimitStore, RateLimitStore, StoreUnavailable
 from gatehouse.gateway.rate_limit_redis import RedisRateLimitStore
 from gatehouse.gateway.revocation import RevocationList, RevocationPoller
 from gatehouse.gateway.server import uvicorn_options
@@ -102,6 +103,7 @@ class Gateway:
         store: RateLimitStore
         if settings.redis_url:
             store = RedisRateLimitStore(settings.redis_url, settings.rate_limit_prefix)
+            await _reachable(store, settings.redis_url)
         else:
             store = MemoryRateLimitStore()
         self.resources = res = Resources(verifier, store)
@@ -150,6 +152,8 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
+                except ConfigurationError:
+                    raise  # the server harness makes it one line naming the variable
                 except Exception as exc:
                     log.exception("gateway failed to start")
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
@@ -290,6 +294,18 @@ async def _watch_file(path: Path, interval: float, reload: Any) -> None:
         if now is not None and now != last:
             last = now
             reload()
+
+
+async def _reachable(store: RedisRateLimitStore, url: str) -> None:
+    """A wrong REDIS_URL stops start-up (failing open is for outages, not for typos)."""
+    try:
+        await store.ping()
+    except StoreUnavailable as exc:
+        await store.close()
+        cause = exc.__cause__ or exc
+        reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        message = f"cannot reach Redis at {mask_url(url)}: {reason}"
+        raise ConfigurationError("REDIS_URL", message) from None
 
 
 async def _not_started(scope: Scope, send: Send) -> None:

@@ -30,11 +30,13 @@ timeout rather than running a command twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 from aio_pika.abc import (
@@ -45,6 +47,11 @@ from aio_pika.abc import (
     AbstractRobustExchange,
 )
 from aio_pika.exceptions import DeliveryError
+from aiormq.exceptions import (
+    AMQPConnectionError,
+    InvalidFrameError,
+    ProbableAuthenticationError,
+)
 from pydantic import ValidationError
 
 from gatehouse.common import rpc
@@ -57,6 +64,7 @@ from gatehouse.common.events import (
     RpcHandler,
     topic_matches,
 )
+from gatehouse.common.settings import mask_url
 
 log = logging.getLogger("gatehouse.amqp")
 
@@ -66,6 +74,37 @@ log = logging.getLogger("gatehouse.amqp")
 CLOCK_SKEW_MARGIN = 5.0
 FENCE_TYPE = "gatehouse.stream.fence"
 FENCE_HEADER = "x-gatehouse-fence"
+
+
+def connection_refusal(url: str, exc: BaseException) -> str:
+    """Why RabbitMQ at ``url`` could not be reached, in words an operator can act on."""
+    parts = urlsplit(url)
+    where = f"RabbitMQ at {mask_url(url)}"
+    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    if isinstance(exc, ProbableAuthenticationError):
+        return f"{where} refused the user {parts.username or 'guest'!r} (wrong user or password)"
+    if isinstance(exc, InvalidFrameError) and "Connection.Close" in str(exc):
+        return (
+            f"{where} refused the virtual host {vhost!r}: it does not exist, "
+            f"or the user {parts.username or 'guest'!r} may not use it"
+        )
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, AMQPConnectionError) and exc.args and isinstance(exc.args[0], int):
+        reason = str(exc.args[1]) if len(exc.args) > 1 else reason
+    return f"cannot reach {where}: {reason or type(exc).__name__}"
+
+
+@contextlib.contextmanager
+def _quiet_connection_logs() -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in ("aiormq.connection", "aio_pika.robust_connection")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 class _AmqpSubscription:
@@ -200,12 +239,15 @@ class AmqpEventBus:
         self._reply_lock = asyncio.Lock()
 
     async def start(self) -> None:
+        """Connect and declare; a broker that refuses is one ConfigurationError naming the
+        setting, saying why in words (aio-pika's own lines about it are kept quiet)."""
         try:
-            self._connection = await aio_pika.connect_robust(
-                self.url, timeout=10, reconnect_interval=self._reconnect_interval
-            )
+            with _quiet_connection_logs():
+                self._connection = await aio_pika.connect_robust(
+                    self.url, timeout=10, reconnect_interval=self._reconnect_interval
+                )
         except Exception as exc:
-            raise ConfigurationError(self._setting, f"cannot connect to RabbitMQ: {exc}") from exc
+            raise ConfigurationError(self._setting, connection_refusal(self.url, exc)) from None
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         assert isinstance(channel, AbstractRobustChannel)
         self._channel = channel

@@ -60,8 +60,8 @@ class StartupGuard:
         try:
             await self.app(scope, receive, hold_failure)
         except ConfigurationError as exc:
-            self.error = exc
-            await send({"type": "lifespan.startup.failed", "message": exc.detail})
+            self.error = exc  # said once, by whoever runs the server; uvicorn need not log it
+            await send({"type": "lifespan.startup.failed", "message": ""})
             return
         for message in held:
             await send(message)

@@ -22,7 +22,7 @@ from gatehouse import testing
 from gatehouse.common.types import ASGIApp, Receive, Scope, Send
 from gatehouse.gateway import GatewayConfig, GatewaySettings, create_app, load_config
 from gatehouse.gateway.app import Gateway
-from gatehouse.testing import TestIssuer, bind_loopback, serve_issuer
+from gatehouse.testing import RedisNamespace, TestIssuer, bind_loopback, serve_issuer
 
 
 def serve(app: ASGIApp) -> AbstractAsyncContextManager[str]:
@@ -240,6 +240,24 @@ def start_gateway_app(issuer: TestIssuer) -> GatewayFactory:
             yield app, url, admin
 
     return start
+
+
+@pytest.fixture
+async def redis_behind_a_cut(redis_namespace: RedisNamespace) -> AsyncIterator[RedisBehindACut]:
+    """The real Redis behind a TCP proxy of the test's own: ``await redis.proxy.cut()``
+    takes it away from a running gateway (a gateway does not start without its Redis)."""
+    async with testing.TcpProxy.to_url(redis_namespace.url) as proxy:
+        yield RedisBehindACut(proxy.url_for(redis_namespace.url), redis_namespace.prefix, proxy)
+
+
+@dataclass
+class RedisBehindACut:
+    url: str
+    prefix: str
+    proxy: testing.TcpProxy
+
+    def settings(self) -> dict[str, Any]:
+        return {"redis_url": self.url, "rate_limit_prefix": self.prefix}
 
 
 def unique() -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from gatehouse.gateway import GatewaySettings, create_app
 
-from .conftest import Upstream, config_for, dead_url, serve
+from .conftest import RedisBehindACut, Upstream, config_for, dead_url, serve
 
 
 async def test_healthz_and_readyz_when_ready(start_gateway, upstream: Upstream) -> None:
@@ -33,10 +34,14 @@ async def test_readyz_is_503_while_the_issuer_keys_cannot_load(upstream: Upstrea
     assert health.status_code == 200  # liveness has no dependencies
 
 
-async def test_readyz_fails_when_a_fail_closed_store_is_down(start_gateway, upstream, http):
+@pytest.mark.services
+async def test_readyz_fails_when_a_fail_closed_store_is_down(
+    start_gateway, upstream, http, redis_behind_a_cut: RedisBehindACut
+):
     config = config_for(upstream.url)
-    redis_down = dead_url().replace("http", "redis")
-    async with start_gateway(config, redis_url=redis_down, rate_limit_fail_open=False) as url:
+    settings = {**redis_behind_a_cut.settings(), "rate_limit_fail_open": False}
+    async with start_gateway(config, **settings) as url:
+        await redis_behind_a_cut.proxy.cut()
         ready = await http.get(url + "/readyz")
     assert ready.status_code == 503
     store = ready.json()["checks"]["rate_limit_store"]

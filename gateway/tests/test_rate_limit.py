@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from gatehouse.gateway.client_ip import ClientAddress
 from gatehouse.gateway.rate_limit import MemoryRateLimitStore
 
-from .conftest import config_for, dead_url
+from .conftest import RedisBehindACut, config_for
 
 POLICY = {"default": {"limit": 3, "window": 60}, "login": {"limit": 2, "window": 60}}
 
@@ -53,20 +53,28 @@ async def test_anonymous_and_refused_requests_are_limited_by_ip(start_gateway, u
     assert [r.status_code for r in guesses] == [401, 401, 401, 429]
 
 
-async def test_store_down_fails_open_and_is_counted(start_gateway, issuer, upstream, http):
-    redis_down = dead_url().replace("http", "redis")
+@pytest.mark.services
+async def test_store_down_fails_open_and_is_counted(
+    start_gateway, issuer, upstream, http, redis_behind_a_cut: RedisBehindACut
+):
     before = _store_errors()
-    async with start_gateway(config_for(upstream.url), redis_url=redis_down) as url:
+    settings = redis_behind_a_cut.settings()
+    async with start_gateway(config_for(upstream.url), **settings) as url:
+        await redis_behind_a_cut.proxy.cut()
         response = await http.get(url + "/api/v1/authors", headers=issuer.bearer(["admin"]))
     assert response.status_code == 200
     assert "ratelimit" not in response.headers
     assert _store_errors() == before + 1
 
 
-async def test_store_down_fails_closed_when_configured(start_gateway, issuer, upstream, http):
-    redis_down = dead_url().replace("http", "redis")
+@pytest.mark.services
+async def test_store_down_fails_closed_when_configured(
+    start_gateway, issuer, upstream, http, redis_behind_a_cut: RedisBehindACut
+):
     config = config_for(upstream.url)
-    async with start_gateway(config, redis_url=redis_down, rate_limit_fail_open=False) as url:
+    settings = {**redis_behind_a_cut.settings(), "rate_limit_fail_open": False}
+    async with start_gateway(config, **settings) as url:
+        await redis_behind_a_cut.proxy.cut()
         response = await http.get(url + "/api/v1/authors", headers=issuer.bearer(["admin"]))
     assert response.status_code == 503
     assert upstream.seen == []

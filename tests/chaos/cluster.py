@@ -157,6 +157,7 @@ class Cluster(Processes):
             **dict.fromkeys(("DATABASE_URL", "AMQP_URL", "REDIS_URL", "KEYCLOAK_URL")),
         }
         self.run(["migrate", "authors"], {**common, "DATABASE_URL": self.postgres})
+        self.run(["migrate", "auth"], common)  # production services never migrate themselves
         auth = {
             "GATEHOUSE_AUTH_PORT": str(auth_port),
             "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",

@@ -30,6 +30,7 @@ async def test_the_whole_flow_in_split_mode(
         "GATEHOUSE_RATE_LIMIT_PREFIX": redis_namespace.prefix,
     }
     processes.run(["migrate", "authors"], common)
+    processes.run(["migrate", "auth"], common)  # production services never migrate themselves
     auth = {
         "GATEHOUSE_AUTH_PORT": str(auth_port),
         "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",

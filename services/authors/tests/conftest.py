@@ -3,32 +3,87 @@ the in-memory TestIssuer at the HTTP boundary, and the app driven through its li
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gatehouse.authors.adapters.database import create_engine
+from gatehouse.authors.adapters.cache import NoCache
+from gatehouse.authors.adapters.database import (
+    create_engine,
+    session_factory,
+    write_session_factory,
+)
 from gatehouse.authors.adapters.orm import start_mappers
 from gatehouse.authors.app import create_app
 from gatehouse.authors.migrations import migrate
+from gatehouse.authors.service_layer.context import RequestContext
+from gatehouse.authors.service_layer.messagebus import MessageBus
+from gatehouse.authors.service_layer.registry import routes
+from gatehouse.authors.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.events import EventBus, InMemoryEventBus
 from gatehouse.common.tokens import JWTVerifier
 from gatehouse.testing import TestIssuer
 
 ISSUER = "http://issuer.test/realms/gatehouse"
+TABLES = ("books", "authors", "outbox", "idempotency_keys")
 AUDIENCE = "gatehouse"
 
 
-@pytest.fixture
-async def database_url(empty_database_url: str) -> str:
-    """The same database, migrated to the newest schema."""
-    await migrate(empty_database_url)
-    return empty_database_url
+@pytest.fixture(scope="session")
+def shared_postgres_url() -> Iterator[str]:
+    """One migrated PostgreSQL database for the whole session (creating a database costs
+    about a second; emptying one costs milliseconds), dropped at the end."""
+    from gatehouse.testing.plugin import _service_url
+
+    admin = _service_url("postgres")
+    name = f"gh_authors_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_sql(admin, f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(admin)
+    url = urlunsplit(("postgresql+asyncpg", parts.netloc, f"/{name}", parts.query, ""))
+    try:
+        asyncio.run(migrate(url))
+        yield url
+    finally:
+        asyncio.run(_admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin_sql(admin: str, sql: str) -> None:
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: a new SQLite file, or the session's PostgreSQL emptied."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        asyncio.run(migrate(url))
+        return url
+    url = request.getfixturevalue("shared_postgres_url")
+    assert isinstance(url, str)
+    asyncio.run(_empty(url))
+    return url
+
+
+async def _empty(url: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute("SET lock_timeout = '5s'")
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -87,3 +142,14 @@ def auth(issuer: TestIssuer) -> Callable[..., dict[str, str]]:
         return issuer.bearer(roles)
 
     return headers
+
+
+@pytest.fixture
+def messagebus(engine: AsyncEngine) -> MessageBus:
+    """The real message bus over the SQLAlchemy unit of work (no cache)."""
+    reads, writes = session_factory(engine), write_session_factory(engine)
+
+    def uow(context: RequestContext, writing: bool) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(writes if writing else reads, context)
+
+    return MessageBus(uow, routes(NoCache()))

@@ -17,6 +17,17 @@ class AuthorsSettings(CommonSettings):
     amqp_url: str | None = Field(None, validation_alias="AMQP_URL")
     amqp_exchange: str = Field(EXCHANGE, min_length=1, validation_alias="GATEHOUSE_AMQP_EXCHANGE")
     run_relay: bool = Field(True, validation_alias="GATEHOUSE_AUTHORS_RELAY")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    cache_size: int = Field(10_000, ge=0, validation_alias="GATEHOUSE_AUTHORS_CACHE_SIZE")
+    cache_ttl: float = Field(2.0, ge=0, le=3600, validation_alias="GATEHOUSE_AUTHORS_CACHE_TTL")
+    cache_redis_ttl: int = Field(
+        300, ge=1, le=86_400, validation_alias="GATEHOUSE_AUTHORS_CACHE_REDIS_TTL"
+    )
+    cache_prefix: str = Field(
+        "gatehouse:authors:", min_length=1, validation_alias="GATEHOUSE_AUTHORS_CACHE_PREFIX"
+    )
+    require_if_match: bool = Field(False, validation_alias="GATEHOUSE_AUTHORS_REQUIRE_IF_MATCH")
+    rpc: bool = Field(True, validation_alias="GATEHOUSE_AUTHORS_RPC")
 
     @field_validator("database_url")
     @classmethod
@@ -28,6 +39,11 @@ class AuthorsSettings(CommonSettings):
     @classmethod
     def _amqp_url(cls, value: str | None) -> str | None:
         return check_url(value, "AMQP_URL", ("amqp", "amqps"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return check_url(value, "REDIS_URL", ("redis", "rediss", "unix"))
 
     def sqlalchemy_url(self) -> str:
         """The async SQLAlchemy URL: ``DATABASE_URL`` or ``<data_dir>/authors.db``."""

@@ -1,5 +1,10 @@
 """The transactional outbox: written with each change, read and stamped by the relay.
 
+Every row is an event *and* an audit record (who, from where, what changed), so
+the audit trail is exactly the set of changes that were committed. Nothing
+updates a row except the relay stamping ``sent_at``/``sequence``, and nothing
+deletes one: the trail is append-only.
+
 All outbox SQL lives here. The relay works on one dedicated connection: on
 PostgreSQL that connection holds the session-level advisory lock that makes its
 relay the only active one, so every query of the relay runs under the lock.
@@ -8,7 +13,7 @@ relay the only active one, so every query of the relay runs under the lock.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,29 +28,128 @@ RELAY_LOCK_KEY = 0x4748414F55544258 & 0x7FFFFFFFFFFFFFFF
 NOTIFY_CHANNEL = "gatehouse_authors_outbox"
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """Who changed what: the audit half of an outbox row."""
+
+    entity_type: str
+    entity_id: str
+    action: str
+    actor_subject: str | None = None
+    actor_username: str | None = None
+    actor_roles: tuple[str, ...] = ()
+    request_id: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    traceparent: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An audit entry as read back: its position, time and event."""
+
+    id: int
+    occurred_at: datetime
+    event_id: str
+    event_type: str
+    entry: AuditEntry
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Every field given must hold (AND); ``before`` is the keyset position (row id)."""
+
+    entity_type: str | None = None
+    entity_id: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: int | None = None
+
+
 class AbstractOutbox(abc.ABC):
-    """Where a unit of work appends the events of its changes, in its own transaction."""
+    """Where a unit of work appends its events with their audit entries, in its transaction."""
 
     @abc.abstractmethod
-    async def add(self, event: CloudEvent) -> None: ...
+    async def add(self, event: CloudEvent, entry: AuditEntry) -> None: ...
+
+    @abc.abstractmethod
+    async def audit(self, where: AuditFilter, limit: int) -> list[AuditRecord]:
+        """Audit records matching ``where``, newest first."""
 
 
 class SqlAlchemyOutbox(AbstractOutbox):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, event: CloudEvent) -> None:
-        await self.session.execute(insert(orm.outbox).values(**row_of(event)))
+    async def add(self, event: CloudEvent, entry: AuditEntry) -> None:
+        await self.session.execute(insert(orm.outbox).values(**row_of(event, entry)))
+
+    async def audit(self, where: AuditFilter, limit: int) -> list[AuditRecord]:
+        table = orm.outbox
+        stmt = select(table).where(table.c.action.is_not(None), *_audit_filters(where))
+        rows = await self.session.execute(stmt.order_by(table.c.id.desc()).limit(limit))
+        return [_record(row) for row in rows]
 
 
-def row_of(event: CloudEvent) -> dict[str, Any]:
+def row_of(event: CloudEvent, entry: AuditEntry) -> dict[str, Any]:
     """The outbox row of an event; ``payload`` is the CloudEvent in its JSON form."""
     return {
         "event_id": event.id,
         "type": event.type,
         "payload": event.model_dump(mode="json", exclude_none=True),
         "created_at": datetime.now(UTC),
+        "entity_type": entry.entity_type,
+        "entity_id": entry.entity_id,
+        "action": entry.action,
+        "actor_subject": entry.actor_subject,
+        "actor_username": entry.actor_username,
+        "actor_roles": list(entry.actor_roles),
+        "request_id": entry.request_id,
+        "client_ip": entry.client_ip,
+        "user_agent": entry.user_agent,
+        "traceparent": entry.traceparent,
+        "changes": entry.changes,
     }
+
+
+def _audit_filters(where: AuditFilter) -> list[Any]:
+    table = orm.outbox
+    found = []
+    for column, value in (
+        (table.c.entity_type, where.entity_type),
+        (table.c.entity_id, where.entity_id),
+        (table.c.actor_username, where.actor),
+        (table.c.action, where.action),
+    ):
+        if value is not None:
+            found.append(column == value)
+    if where.since is not None:
+        found.append(table.c.created_at >= where.since)
+    if where.until is not None:
+        found.append(table.c.created_at < where.until)
+    if where.before is not None:
+        found.append(table.c.id < where.before)
+    return found
+
+
+def _record(row: Any) -> AuditRecord:
+    entry = AuditEntry(
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        action=row.action,
+        actor_subject=row.actor_subject,
+        actor_username=row.actor_username,
+        actor_roles=tuple(row.actor_roles or ()),
+        request_id=row.request_id,
+        client_ip=row.client_ip,
+        user_agent=row.user_agent,
+        traceparent=row.traceparent,
+        changes=row.changes or {},
+    )
+    return AuditRecord(row.id, row.created_at, row.event_id, row.type, entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +201,19 @@ async def count_unsent(conn: AsyncConnection) -> int:
             select(func.count()).select_from(table).where(table.c.sent_at.is_(None))
         )
     return int(value or 0)
+
+
+async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """How many rows are unsent, and when the oldest of them was written."""
+    table = orm.outbox
+    stmt = select(func.count(), func.min(table.c.created_at)).where(table.c.sent_at.is_(None))
+    async with conn.begin():
+        count, oldest = (await conn.execute(stmt)).one()
+    if isinstance(oldest, str):  # SQLite: MIN() loses the column type
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count or 0), oldest
 
 
 async def try_advisory_lock(conn: AsyncConnection) -> bool:

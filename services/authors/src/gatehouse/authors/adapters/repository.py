@@ -1,125 +1,304 @@
-"""The author repository port, its SQLAlchemy adapter, and the list query they share."""
+"""Repository ports of the aggregates, their SQLAlchemy adapters, and the list vocabulary.
+
+All queries of authors and books live here. A list is a filter (``AuthorFilter``,
+``BookFilter``) and a ``Slice`` (sort, keyset position or offset, limit); both
+repositories answer it with one SELECT, and ``count`` with one more.
+"""
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from gatehouse.authors.adapters import orm
-from gatehouse.authors.domain.errors import DuplicateAuthorName
-from gatehouse.authors.domain.model import Author
+from gatehouse.authors.domain.errors import (
+    AuthorHasBooks,
+    AuthorNotFound,
+    DuplicateAuthorName,
+    DuplicateIsbn,
+    StaleVersion,
+)
+from gatehouse.authors.domain.model import Aggregate, Author, Book
+
+A = TypeVar("A", bound=Aggregate)
 
 
 @dataclass(frozen=True, slots=True)
-class AuthorQuery:
-    """Filters and a window over authors ordered by ``(created_at, id)``.
+class SortKey:
+    """One sort column: the aggregate attribute (and table column) and its direction."""
 
-    ``after`` is a keyset position: when set, ``offset`` is ignored.
-    """
+    attribute: str
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Which rows of a list: ``after`` (keyset: the sort values then the id of the last row
+    seen) wins over ``offset``; ``sort`` always ends with the id as a tie-breaker."""
 
     limit: int
+    sort: tuple[SortKey, ...] = (SortKey("created_at"),)
     offset: int = 0
-    name: str | None = None
-    search: str | None = None
-    after: tuple[datetime, UUID] | None = None
+    after: tuple[Any, ...] | None = None
+
+    @property
+    def keys(self) -> tuple[SortKey, ...]:
+        return (*self.sort, SortKey("id"))
 
 
-class AbstractAuthorRepository(abc.ABC):
+@dataclass(frozen=True, slots=True)
+class AuthorFilter:
+    ids: tuple[UUID, ...] = ()
+    name_key: str | None = None
+    search_key: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookFilter:
+    ids: tuple[UUID, ...] = ()
+    author_id: UUID | None = None
+    title_key: str | None = None
+    search_key: str | None = None
+    isbn: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+
+class AbstractRepository(abc.ABC, Generic[A]):
     """The port; ``seen`` holds the aggregates this unit of work touched (for their events)."""
 
     def __init__(self) -> None:
-        self.seen: set[Author] = set()
+        self.seen: set[A] = set()
 
-    async def add(self, author: Author) -> None:
-        """Add a new author; raises ``DuplicateAuthorName`` when the name is taken."""
-        await self._add(author)
-        self.seen.add(author)
+    async def add(self, aggregate: A) -> None:
+        """Add a new aggregate; a uniqueness clash raises the domain's conflict error."""
+        await self._add(aggregate)
+        self.seen.add(aggregate)
 
-    async def get(self, author_id: UUID) -> Author | None:
-        author = await self._get(author_id)
-        if author is not None:
-            self.seen.add(author)
-        return author
+    async def get(self, aggregate_id: UUID) -> A | None:
+        aggregate = await self._get(aggregate_id)
+        if aggregate is not None:
+            self.seen.add(aggregate)
+        return aggregate
+
+    async def save(self, aggregate: A) -> None:
+        """Write the changes of an aggregate got from :meth:`get` (checks its version)."""
+        await self._save(aggregate)
+
+    async def remove(self, aggregate: A) -> None:
+        """Delete an aggregate got from :meth:`get`; call ``aggregate.delete()`` first."""
+        await self._remove(aggregate)
+        self.seen.add(aggregate)
 
     @abc.abstractmethod
-    async def _add(self, author: Author) -> None: ...
+    async def _add(self, aggregate: A) -> None: ...
 
     @abc.abstractmethod
-    async def _get(self, author_id: UUID) -> Author | None: ...
+    async def _get(self, aggregate_id: UUID) -> A | None: ...
 
     @abc.abstractmethod
-    async def find(self, query: AuthorQuery) -> list[Author]:
-        """Authors matching ``query`` in ``(created_at, id)`` order."""
+    async def _save(self, aggregate: A) -> None: ...
 
     @abc.abstractmethod
-    async def count(self, query: AuthorQuery) -> int:
-        """How many authors match the filters of ``query`` (window ignored)."""
+    async def _remove(self, aggregate: A) -> None: ...
 
 
-class SqlAlchemyAuthorRepository(AbstractAuthorRepository):
+class AbstractAuthorRepository(AbstractRepository[Author]):
+    @abc.abstractmethod
+    async def find(self, where: AuthorFilter, window: Slice) -> list[Author]:
+        """Authors matching ``where``, in ``window.sort`` order."""
+
+    @abc.abstractmethod
+    async def count(self, where: AuthorFilter) -> int: ...
+
+
+class AbstractBookRepository(AbstractRepository[Book]):
+    @abc.abstractmethod
+    async def find(self, where: BookFilter, window: Slice) -> list[Book]: ...
+
+    @abc.abstractmethod
+    async def count(self, where: BookFilter) -> int: ...
+
+    @abc.abstractmethod
+    async def count_by_author(self, author_id: UUID) -> int: ...
+
+
+class _SqlRepository(Generic[A]):
+    """Flush-now writes, so that constraints answer inside the call that broke them."""
+
+    cls: type[A]
+
     def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
         self.session = session
 
-    async def _add(self, author: Author) -> None:
-        self.session.add(author)
+    async def _get(self, aggregate_id: UUID) -> A | None:
+        return await self.session.get(self.cls, aggregate_id)
+
+    async def _flush(self, aggregate: A) -> None:
+        # A failed flush expires the aggregate: keep what the errors need beforehand.
+        facts = dict(vars(aggregate))
         try:
-            # Flush now so the UNIQUE constraint answers here, as a domain error.
             await self.session.flush()
         except IntegrityError as exc:
-            if _violates_unique_name(exc):
-                raise DuplicateAuthorName(author.name) from None
-            raise
+            raise self._conflict(facts, exc) from None
+        except StaleDataError:
+            # UPDATE/DELETE ... WHERE version = <read> matched nothing: changed meanwhile.
+            raise StaleVersion(facts["version"], None) from None
 
-    async def _get(self, author_id: UUID) -> Author | None:
-        return await self.session.get(Author, author_id)
+    async def _remove(self, aggregate: A) -> None:
+        await self.session.delete(aggregate)
+        await self._flush(aggregate)
 
-    async def find(self, query: AuthorQuery) -> list[Author]:
-        table = orm.authors
-        stmt = select(Author).where(*_filters(query)).order_by(table.c.created_at, table.c.id)
-        if query.after is not None:
-            stmt = stmt.where(_after(*query.after))
-        else:
-            stmt = stmt.offset(query.offset)
-        result = await self.session.scalars(stmt.limit(query.limit))
-        return list(result)
+    def _conflict(self, facts: dict[str, Any], exc: IntegrityError) -> Exception:
+        return exc
 
-    async def count(self, query: AuthorQuery) -> int:
-        stmt = select(func.count()).select_from(orm.authors).where(*_filters(query))
+
+class SqlAlchemyAuthorRepository(_SqlRepository[Author], AbstractAuthorRepository):
+    cls = Author
+
+    def __init__(self, session: AsyncSession) -> None:
+        AbstractAuthorRepository.__init__(self)
+        _SqlRepository.__init__(self, session)
+
+    async def _add(self, aggregate: Author) -> None:
+        self.session.add(aggregate)
+        await self._flush(aggregate)
+
+    async def _save(self, aggregate: Author) -> None:
+        await self._flush(aggregate)
+
+    def _conflict(self, facts: dict[str, Any], exc: IntegrityError) -> Exception:
+        message = str(exc.orig).lower()
+        if "name_key" in message:
+            return DuplicateAuthorName(facts["name"])
+        if "foreign key" in message:  # a book was added while the author was deleted
+            return AuthorHasBooks(facts["id"], None)
+        return exc
+
+    async def find(self, where: AuthorFilter, window: Slice) -> list[Author]:
+        stmt = select(Author).where(*_author_filters(where))
+        return list(await self.session.scalars(_windowed(stmt, orm.authors, window)))
+
+    async def count(self, where: AuthorFilter) -> int:
+        stmt = select(func.count()).select_from(orm.authors).where(*_author_filters(where))
         return int(await self.session.scalar(stmt) or 0)
 
 
-def _filters(query: AuthorQuery) -> list[ColumnElement[bool]]:
+class SqlAlchemyBookRepository(_SqlRepository[Book], AbstractBookRepository):
+    cls = Book
+
+    def __init__(self, session: AsyncSession) -> None:
+        AbstractBookRepository.__init__(self)
+        _SqlRepository.__init__(self, session)
+
+    async def _add(self, aggregate: Book) -> None:
+        self.session.add(aggregate)
+        await self._flush(aggregate)
+
+    async def _save(self, aggregate: Book) -> None:
+        await self._flush(aggregate)
+
+    def _conflict(self, facts: dict[str, Any], exc: IntegrityError) -> Exception:
+        message = str(exc.orig).lower()
+        if "isbn" in message and facts.get("isbn"):
+            return DuplicateIsbn(facts["isbn"])
+        if "foreign key" in message:  # the author was deleted meanwhile
+            return AuthorNotFound(facts["author_id"])
+        return exc
+
+    async def find(self, where: BookFilter, window: Slice) -> list[Book]:
+        stmt = select(Book).where(*_book_filters(where))
+        return list(await self.session.scalars(_windowed(stmt, orm.books, window)))
+
+    async def count(self, where: BookFilter) -> int:
+        stmt = select(func.count()).select_from(orm.books).where(*_book_filters(where))
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def count_by_author(self, author_id: UUID) -> int:
+        return await self.count(BookFilter(author_id=author_id))
+
+
+def _windowed(stmt: Select[Any], table: Any, window: Slice) -> Select[Any]:
+    columns = [table.c[key.attribute] for key in window.keys]
+    order = [
+        c.desc() if k.descending else c.asc() for c, k in zip(columns, window.keys, strict=True)
+    ]
+    stmt = stmt.order_by(*order).limit(window.limit)
+    if window.after is not None:
+        return stmt.where(_after(columns, window.keys, window.after))
+    return stmt.offset(window.offset)
+
+
+def _after(columns: Sequence[Any], keys: Sequence[SortKey], values: Sequence[Any]) -> Any:
+    """Rows strictly after ``values`` in the sort order: (a > x) OR (a = x AND b > y) ..."""
+    clauses = []
+    for i, (column, key) in enumerate(zip(columns, keys, strict=True)):
+        equal = [columns[j] == values[j] for j in range(i)]
+        beyond = column < values[i] if key.descending else column > values[i]
+        clauses.append(and_(*equal, beyond))
+    return or_(*clauses)
+
+
+def _like(column: Any, term: str) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = column.contains(term, autoescape=True)
+    return result
+
+
+def _common_filters(table: Any, where: AuthorFilter | BookFilter) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if where.ids:
+        found.append(table.c.id.in_(where.ids))
+    for column, bound, later in (
+        (table.c.created_at, where.created_after, True),
+        (table.c.created_at, where.created_before, False),
+        (table.c.updated_at, where.updated_after, True),
+        (table.c.updated_at, where.updated_before, False),
+    ):
+        if bound is not None:
+            found.append(column >= bound if later else column < bound)
+    return found
+
+
+def _author_filters(where: AuthorFilter) -> list[ColumnElement[bool]]:
     table = orm.authors
-    filters: list[ColumnElement[bool]] = []
-    if query.name is not None:
-        filters.append(table.c.name == query.name)
-    if query.search:
-        term = query.search.lower()
-        filters.append(
-            or_(
-                func.lower(table.c.name).contains(term, autoescape=True),
-                func.lower(table.c.bio).contains(term, autoescape=True),
-            )
-        )
-    return filters
+    found = _common_filters(table, where)
+    if where.name_key is not None:
+        found.append(table.c.name_key == where.name_key)
+    if where.search_key:
+        found.append(_like(table.c.name_key, where.search_key))
+    return found
 
 
-def _after(created_at: datetime, author_id: UUID) -> ColumnElement[bool]:
-    table = orm.authors
-    return or_(
-        table.c.created_at > created_at,
-        and_(table.c.created_at == created_at, table.c.id > author_id),
-    )
-
-
-def _violates_unique_name(exc: IntegrityError) -> bool:
-    message: Any = str(exc.orig)
-    return "uq_authors_name" in message or "authors.name" in message
+def _book_filters(where: BookFilter) -> list[ColumnElement[bool]]:
+    table = orm.books
+    found = _common_filters(table, where)
+    if where.author_id is not None:
+        found.append(table.c.author_id == where.author_id)
+    if where.title_key is not None:
+        found.append(table.c.title_key == where.title_key)
+    if where.search_key:
+        found.append(_like(table.c.title_key, where.search_key))
+    if where.isbn is not None:
+        found.append(table.c.isbn == where.isbn)
+    if where.year_from is not None:
+        found.append(table.c.year >= where.year_from)
+    if where.year_to is not None:
+        found.append(table.c.year <= where.year_to)
+    return found

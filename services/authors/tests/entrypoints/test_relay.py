@@ -14,15 +14,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.authors.adapters import orm
-from gatehouse.authors.adapters.database import create_engine, session_factory
+from gatehouse.authors.adapters.cache import NoCache
+from gatehouse.authors.adapters.database import create_engine, write_session_factory
 from gatehouse.authors.domain.commands import CreateAuthor
+from gatehouse.authors.entrypoints.relay import OutboxRelay, run_relay
 from gatehouse.authors.migrations import migrate
-from gatehouse.authors.relay import OutboxRelay, run_relay
-from gatehouse.authors.service_layer import handlers
+from gatehouse.authors.service_layer.context import RequestContext
+from gatehouse.authors.service_layer.messagebus import MessageBus
+from gatehouse.authors.service_layer.registry import routes
 from gatehouse.authors.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.amqp import AmqpEventBus
+from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.events import CloudEvent, EventBus, InMemoryEventBus
+from gatehouse.common.identity import Principal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,11 +41,15 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float 
             await asyncio.sleep(0.02)
 
 
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+EDITOR = RequestContext(Principal("s", "editor", frozenset({"admin"})), traceparent=TRACE)
+
+
 async def create(engine: AsyncEngine, *names: str) -> None:
+    sessions = write_session_factory(engine)
+    bus = MessageBus(lambda ctx, _w: SqlAlchemyUnitOfWork(sessions, ctx), routes(NoCache()))
     for name in names:
-        await handlers.create_author(
-            CreateAuthor(name), SqlAlchemyUnitOfWork(session_factory(engine))
-        )
+        await bus.handle(CreateAuthor(name), EDITOR)
 
 
 async def stamped_rows(engine: AsyncEngine) -> list[tuple[str, int | None, bool]]:
@@ -130,6 +139,7 @@ async def test_through_rabbitmq_in_sequence_and_nothing_lost_on_failure(
         await eventually(lambda: len(received) == 3)
 
     assert [(e.data["name"], e.sequence) for e in received] == [("A", 1), ("B", 2), ("C", 3)]
+    assert [e.traceparent for e in received] == [TRACE] * 3
     assert await stamped_rows(pg_engine) == [("A", 1, True), ("B", 2, True), ("C", 3, True)]
 
 
@@ -166,19 +176,38 @@ async def test_postgres_notify_wakes_an_idle_relay(pg_engine: AsyncEngine) -> No
         await eventually(lambda: len(received) == 1, within=5)
 
 
-async def test_the_standalone_relay_marks_rows_sent_until_stopped(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
+@pytest.mark.services
+async def test_the_standalone_relay_publishes_until_stopped(
+    pg_engine: AsyncEngine, amqp_namespace: Any, tmp_path: Path
+) -> None:
+    reader = AmqpEventBus(amqp_namespace.url, exchange=amqp_namespace.exchange)
+    await reader.start()
+    try:
+        received = await collect(reader)
+        settings = AuthorsSettings(
+            database_url=pg_engine.url.render_as_string(hide_password=False),
+            data_dir=tmp_path,
+            amqp_url=amqp_namespace.url,
+            amqp_exchange=amqp_namespace.exchange,
+        )
+        await create(pg_engine, "A")
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_relay(settings, stop))
+
+        await eventually(lambda: len(received) == 1)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    finally:
+        await reader.close()
+    assert await stamped_rows(pg_engine) == [("A", 1, True)]
+
+
+async def test_the_standalone_relay_refuses_to_start_without_a_broker(
+    database_url: str, tmp_path: Path
 ) -> None:
     settings = AuthorsSettings(database_url=database_url, data_dir=tmp_path, amqp_url=None)
-    await create(engine, "A")
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_relay(settings, stop))
 
-    await eventually(lambda: _all_sent(engine))
-    stop.set()
-    await asyncio.wait_for(task, timeout=5)
-    assert await stamped_rows(engine) == [("A", 1, True)]
+    with pytest.raises(ConfigurationError) as caught:
+        await run_relay(settings, asyncio.Event())
 
-
-async def _all_sent(engine: AsyncEngine) -> bool:
-    return all(sent for _, _, sent in await stamped_rows(engine))
+    assert caught.value.setting == "AMQP_URL"

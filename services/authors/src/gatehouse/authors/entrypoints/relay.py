@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -21,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gatehouse.authors.adapters import outbox
 from gatehouse.authors.adapters.database import check_reachable, create_engine, is_postgres
-from gatehouse.authors.adapters.eventbus import build_bus
 from gatehouse.authors.settings import AuthorsSettings
+from gatehouse.common.bus import bus_from_url
+from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.events import EventBus
 from gatehouse.common.metrics import EVENTS_PUBLISHED
 
@@ -36,6 +38,16 @@ PUBLISH_FAILURES = Counter(
 RELAY_ACTIVE = Gauge(
     "gatehouse_outbox_relay_active", "1 while this process's relay is the active one.", ["service"]
 )
+OUTBOX_PENDING = Gauge(
+    "gatehouse_outbox_pending", "Unsent outbox rows, as the active relay last saw.", ["service"]
+)
+OUTBOX_LAG = Gauge(
+    "gatehouse_outbox_lag_seconds",
+    "Age of the oldest unsent outbox row (0 when all are sent), as the active relay last saw.",
+    ["service"],
+)
+for _gauge in (RELAY_ACTIVE, OUTBOX_PENDING, OUTBOX_LAG):
+    _gauge.labels("authors").set(0)
 
 
 class OutboxRelay:
@@ -64,6 +76,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._sequence = 0
         self._listening = False
+        self._measured_at = 0.0
         self.active = False
 
     def wake(self) -> None:
@@ -104,10 +117,21 @@ class OutboxRelay:
         log.info("outbox relay active from sequence %d", self._sequence)
         while not stop.is_set():
             sent, failed = await self._relay_batch(conn)
+            await self._measure(conn)
             if failed:
                 await _pause(stop, self._backoff())
             elif sent < self._batch_size:
                 await self._idle(stop)
+
+    async def _measure(self, conn: AsyncConnection) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._measured_at < 1.0:
+            return
+        self._measured_at = now
+        pending, oldest = await outbox.backlog(conn)
+        OUTBOX_PENDING.labels(self._service).set(pending)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        OUTBOX_LAG.labels(self._service).set(max(age, 0.0))
 
     async def _listen(self, conn: AsyncConnection) -> bool:
         if not is_postgres(self._engine):
@@ -174,11 +198,17 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def run_relay(settings: AuthorsSettings, stop: asyncio.Event) -> None:
-    """The standalone relay process (``gatehouse run relay``): runs until ``stop`` is set."""
+    """The standalone relay process (``gatehouse run relay``): runs until ``stop`` is set.
+
+    It needs a broker: without ``AMQP_URL`` its events would go to an in-process bus
+    that nobody reads, so it refuses to start.
+    """
+    if not settings.amqp_url:
+        raise ConfigurationError("AMQP_URL", "the standalone relay needs a broker to publish to")
     engine = create_engine(settings.sqlalchemy_url())
     try:
         await check_reachable(engine)
-        bus = build_bus(settings)
+        bus = bus_from_url(settings.amqp_url, exchange=settings.amqp_exchange)
         await bus.start()
         try:
             await OutboxRelay(engine, bus).run(stop)

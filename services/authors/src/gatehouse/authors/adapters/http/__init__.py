@@ -1,1 +1,0 @@
-"""The HTTP adapter: FastAPI routers, request/response schemas and dependencies."""

@@ -1,0 +1,1 @@
+"""What drives the message bus: HTTP, the AMQP RPC server, and the outbox relay."""

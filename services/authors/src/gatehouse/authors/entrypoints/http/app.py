@@ -1,0 +1,94 @@
+"""The HTTP application of the authors service."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from gatehouse.authors.bootstrap import bootstrap
+from gatehouse.authors.entrypoints.http import health, problems
+from gatehouse.authors.entrypoints.http.v1 import audit as v1_audit
+from gatehouse.authors.entrypoints.http.v1 import authors as v1_authors
+from gatehouse.authors.entrypoints.http.v1 import books as v1_books
+from gatehouse.authors.settings import AuthorsSettings
+from gatehouse.common.events import EventBus
+from gatehouse.common.metrics import REDMiddleware
+from gatehouse.common.problem import install_problem_handlers
+from gatehouse.common.requests import RequestIdMiddleware
+from gatehouse.common.tokens import JWTVerifier
+
+DESCRIPTION = """\
+Authors and their books. Every change is published as a CloudEvent
+(`gatehouse.author.*`, `gatehouse.book.*`) through a transactional outbox and
+recorded in the audit trail (`GET /v1/audit`).
+
+* **Roles** (Keycloak realm or client roles; `admin` holds all): `get-authors`,
+  `create-author`, `update-author`, `delete-author`, `view-audit-logs`. Each
+  operation names its role (also as `x-roles`).
+* **Concurrency**: every read answers an `ETag` (the version). Send it as
+  `If-Match` on PUT/PATCH/DELETE to get a 412 instead of overwriting someone
+  else's change; `If-None-Match` on GET answers 304 while unchanged.
+* **Retries**: `Idempotency-Key` on POST and PATCH replays the first answer for
+  24 h (per user); reusing a key for another body is a 422.
+* **Errors** are `application/problem+json` (RFC 9457) with a stable `code`.
+"""
+
+
+def create_app(
+    settings: AuthorsSettings,
+    *,
+    bus: EventBus | None = None,
+    verifier: JWTVerifier | None = None,
+) -> FastAPI:
+    """Build the authors app. Resources are created in its lifespan, not here.
+
+    ``bus`` / ``verifier``: when given (monolithic mode, tests), the app uses them and
+    neither starts nor closes them; otherwise it builds and owns its own.
+    The database must already be migrated (:func:`gatehouse.authors.migrations.migrate`).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            app.state.services = await bootstrap(stack, settings, bus=bus, verifier=verifier)
+            yield
+
+    app = FastAPI(
+        title="Gatehouse authors",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    for router in (v1_authors.router, v1_books.router, v1_audit.router, health.router):
+        app.include_router(router)
+    install_problem_handlers(app)
+    problems.install(app)
+    app.add_middleware(REDMiddleware, service="authors")
+    app.add_middleware(RequestIdMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error as the problem+json it really is."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            default = responses.get("422", {}).get("content", {}).get("application/json")
+            if default is not None:
+                del responses["422"]
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas["Problem"] = problems.PROBLEM_SCHEMA
+    app.openapi_schema = spec
+    return spec

@@ -1,0 +1,177 @@
+"""FastAPI dependencies, each defined once as an ``Annotated`` alias.
+
+The caller of an operation becomes a :class:`RequestContext` here: the verified
+token's principal (its roles checked against the message bus registry, so 401
+and 403 come before any body is looked at), the request id, the trace context,
+the client address and user agent, and the ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gatehouse.authors.bootstrap import Services
+from gatehouse.authors.service_layer.context import RequestContext
+from gatehouse.authors.service_layer.errors import InvalidParameter
+from gatehouse.authors.service_layer.messagebus import authorize
+from gatehouse.common.errors import Unauthorized
+from gatehouse.common.logging import request_id_var
+
+TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
+# Peers whose X-Forwarded-For is believed (the gateway on loopback in every mode here).
+TRUSTED_PEERS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+_bearer = HTTPBearer(auto_error=False, description="An access token of the Gatehouse issuer.")
+
+
+async def get_services(request: Request) -> Services:
+    services = request.app.state.services
+    assert isinstance(services, Services)
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def caller(message_type: type[Any]) -> Callable[..., Awaitable[RequestContext]]:
+    """A dependency: the context of a caller allowed to send ``message_type``."""
+
+    async def context(request: Request, services: ServicesDep, credentials: Credentials) -> Any:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthorized("a bearer token is required")
+        principal = await services.verifier.verify(credentials.credentials)
+        found = RequestContext(
+            principal,
+            request_id=request_id_var.get() or secrets.token_hex(16),
+            traceparent=traceparent(request),
+            client_ip=client_ip(request),
+            user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+        )
+        authorize(found, services.messagebus.roles(message_type))
+        return found
+
+    return context
+
+
+def with_key(context: RequestContext, key: str | None) -> RequestContext:
+    return replace(context, idempotency_key=key) if key else context
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY,
+        description="Makes the write safe to retry: the same key and body replay the "
+        "first answer (for 24 h, per user); the same key with another body is a 422.",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=256,
+        description='The `ETag` you read (`"3"`): a 412 if the resource changed since.',
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(alias="If-None-Match", max_length=256, description="A 304 when it still matches."),
+]
+
+
+def traceparent(request: Request) -> str:
+    """The caller's W3C trace context when well-formed, else a new trace (sampled)."""
+    given = request.headers.get("traceparent", "").strip().lower()
+    if TRACEPARENT.match(given):
+        return given
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address: the right-most untrusted ``X-Forwarded-For`` hop when the
+    peer is a trusted proxy, else the peer itself."""
+    peer = request.client.host if request.client else None
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    if peer is None or not _trusted(peer):
+        return peer
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            return hop[:64]
+    return peer
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in TRUSTED_PEERS)
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """A 400 naming every query parameter the operation does not declare."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _declared(route))
+    if unknown:
+        raise InvalidParameter(", ".join(unknown), "unknown query parameter(s)")
+
+
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
+def _declared(route: APIRoute) -> frozenset[str]:
+    names = _DECLARED.get(id(route))
+    if names is None:
+        names = _DECLARED[id(route)] = frozenset(_query_names(route.dependant))
+    return names
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def if_match(header: str | None, required: bool) -> int | None:
+    """The version an ``If-Match`` names; ``None`` for ``*`` or no header."""
+    from gatehouse.authors.entrypoints.http.problems import PreconditionRequired
+
+    if header is None:
+        if required:
+            raise PreconditionRequired("send If-Match with the ETag you read")
+        return None
+    value = header.strip()
+    if value == "*":
+        return None
+    match = re.fullmatch(r'"(\d{1,9})"', value)
+    if match is None:
+        # A weak or foreign tag never matches strongly (RFC 9110 §13.1.1): 412, not 400.
+        return -1
+    return int(match.group(1))
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def not_modified(header: str | None, version: int) -> bool:
+    """``If-None-Match`` (weak comparison): a list of tags or ``*``."""
+    if header is None:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag(version) in tags

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from gatehouse.authors.migrations import migrate
+
 
 @pytest.fixture
-def empty_database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    asyncio.run(migrate(url))
+    return url

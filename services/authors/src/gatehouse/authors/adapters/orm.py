@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 
-from gatehouse.authors.domain.model import NAME_MAX, TITLE_MAX, Author, Book
+from gatehouse.authors.domain.model import Author, Book
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -69,7 +69,7 @@ authors = Table(
     "authors",
     metadata,
     Column("id", Uuid(), primary_key=True),
-    Column("name", String(NAME_MAX), nullable=False),
+    Column("name", Text(), nullable=False),  # NAME_MAX as sent; NFC may differ a little
     # The UNIQUE constraint on the normalised name, not a pre-check, keeps names unique
     # under races ("Léo" in NFC and NFD, "Octavia Butler" with a zero-width space).
     Column("name_key", KeyText, nullable=False, unique=True),
@@ -87,7 +87,7 @@ books = Table(
     Column("id", Uuid(), primary_key=True),
     # RESTRICT: an author with books cannot be deleted (the service answers 409 first).
     Column("author_id", Uuid(), ForeignKey("authors.id", ondelete="RESTRICT"), nullable=False),
-    Column("title", String(TITLE_MAX), nullable=False),
+    Column("title", Text(), nullable=False),
     Column("title_key", KeyText, nullable=False),
     Column("year", Integer(), nullable=False),
     Column("isbn", String(13), nullable=True, unique=True),

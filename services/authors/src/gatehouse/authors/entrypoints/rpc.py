@@ -90,8 +90,6 @@ def _book_create(p: BookIn) -> Message:
 
 
 def _book_update(p: BookChange) -> Message:
-    if nulls := p.changes.nulls():
-        raise ValidationFailed(f"{', '.join(nulls)} cannot be removed", field=nulls[0])
     return commands.PatchBook(p.id, p.changes.changes(), p.version)
 
 

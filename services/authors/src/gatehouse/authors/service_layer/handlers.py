@@ -10,7 +10,7 @@ from uuid import UUID
 from gatehouse.authors.adapters.markdown import sanitise
 from gatehouse.authors.domain import commands
 from gatehouse.authors.domain.errors import AuthorHasBooks, AuthorNotFound, BookNotFound
-from gatehouse.authors.domain.model import Author, Book, valid_bio
+from gatehouse.authors.domain.model import BIO_MAX, Author, Book, valid_bio
 from gatehouse.authors.service_layer.unit_of_work import AbstractUnitOfWork
 
 AUTHOR_FIELDS = frozenset({"name", "bio"})
@@ -73,17 +73,18 @@ async def delete_book(command: commands.DeleteBook, uow: AbstractUnitOfWork) -> 
 
 def clean_bio(bio: str) -> str:
     """Checked text first (controls, NFC), then the HTML in the Markdown made safe."""
-    return sanitise(valid_bio(bio))
+    return sanitise(valid_bio(bio, max_length=BIO_MAX))
 
 
 async def _update_author(
     uow: AbstractUnitOfWork, author_id: UUID, if_match: int | None, **fields: Any
 ) -> Author:
-    author = await _author(uow, author_id)
-    author.check_version(if_match)
     if "bio" in fields:
         fields["bio"] = clean_bio(fields["bio"])
-    author.update(**fields)
+    valid = Author.validated(**fields)  # a bad body is a 422 before a stale version's 412
+    author = await _author(uow, author_id)
+    author.check_version(if_match)
+    author.update(**valid)
     await uow.authors.save(author)
     return author
 
@@ -91,11 +92,12 @@ async def _update_author(
 async def _update_book(
     uow: AbstractUnitOfWork, book_id: UUID, if_match: int | None, fields: dict[str, Any]
 ) -> Book:
+    valid = Book.validated(**fields)
     book = await _book(uow, book_id)
     book.check_version(if_match)
-    if "author_id" in fields and fields["author_id"] != book.author_id:
-        await _author(uow, fields["author_id"])
-    book.update(**fields)
+    if "author_id" in valid and valid["author_id"] != book.author_id:
+        await _author(uow, valid["author_id"])
+    book.update(**valid)
     await uow.books.save(book)
     return book
 

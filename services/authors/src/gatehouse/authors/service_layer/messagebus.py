@@ -82,7 +82,7 @@ class MessageBus:
         self, message: Command, route: Route, uow: AbstractUnitOfWork, context: RequestContext
     ) -> Outcome:
         key = context.idempotency_key
-        subject = context.principal.subject if context.principal else "system"
+        subject = context.principal.subject[:255] if context.principal else "system"
         fingerprint = _fingerprint(message)
         if key is not None:
             earlier = await uow.idempotency.claim(subject, key, fingerprint, IDEMPOTENCY_TTL)

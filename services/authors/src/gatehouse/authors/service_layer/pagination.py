@@ -96,8 +96,6 @@ def plan(window: Window, sorts: dict[str, Sortable]) -> Plan:
         raise InvalidParameter("per_page", f"must be 1 to {MAX_PER_PAGE}")
     if window.page is not None and not 1 <= window.page <= MAX_PAGE:
         raise InvalidParameter("page", f"must be 1 to {MAX_PAGE}; use cursor paging beyond")
-    if window.page is not None and window.cursor is not None:
-        raise InvalidParameter("cursor", "give either page or cursor, not both")
     spec, keys = parse_sort(window.sort, sorts)
     limit = window.per_page + 1  # one more tells whether another page follows
     if window.cursor is not None:
@@ -114,7 +112,7 @@ def page_of(plan: Plan, found: Sequence[Any], total: int) -> Page:
     cursor = None
     if len(found) > per_page:
         cursor = encode_cursor(plan.spec, _position(items[-1], plan.slice))
-    page = None if plan.window.cursor is not None else (plan.window.page or 1)
+    page = None if plan.window.cursor is not None else (plan.window.page or 1)  # cursor wins
     return Page([item.snapshot() for item in items], page, per_page, total, cursor)
 
 
@@ -131,10 +129,26 @@ def parse_sort(spec: str | None, sorts: dict[str, Sortable]) -> tuple[str, tuple
             allowed = ", ".join(sorted(sorts))
             raise InvalidParameter("sort", f"{name!r} is not sortable; use {allowed}")
         if name in names:
-            raise InvalidParameter("sort", f"{name!r} is given twice")
+            continue  # the first mention decides
         names.append(name)
         keys.append(SortKey(sorts[name].attribute, field.startswith("-")))
-    return ",".join(fields), tuple(keys)
+    return ",".join(_first(fields)), tuple(keys)
+
+
+def _first(fields: list[str]) -> list[str]:
+    seen: set[str] = set()
+    kept = []
+    for field in fields:
+        if field.removeprefix("-") not in seen:
+            seen.add(field.removeprefix("-"))
+            kept.append(field)
+    return kept
+
+
+def sort_pattern(sorts: dict[str, Sortable]) -> str:
+    """The JSON Schema pattern of a ``sort`` parameter over ``sorts``."""
+    one = "-?(" + "|".join(sorted(sorts)) + ")"
+    return f"^{one}(,{one}){{0,{MAX_SORT_FIELDS - 1}}}$"
 
 
 def encode_cursor(spec: str, values: Sequence[Any]) -> str:

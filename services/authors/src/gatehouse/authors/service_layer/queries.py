@@ -11,7 +11,7 @@ from gatehouse.authors.adapters.cache import AbstractCache
 from gatehouse.authors.adapters.outbox import AuditFilter, AuditRecord
 from gatehouse.authors.adapters.repository import AuthorFilter, BookFilter
 from gatehouse.authors.domain import text
-from gatehouse.authors.domain.errors import AuthorNotFound, BookNotFound
+from gatehouse.authors.domain.errors import AuthorNotFound, BookNotFound, InvalidBook
 from gatehouse.authors.domain.isbn import canonical_isbn
 from gatehouse.authors.domain.model import stamp
 from gatehouse.authors.service_layer import messages
@@ -175,15 +175,16 @@ def _key(value: str | None, parameter: str) -> str | None:
     if value is None:
         return None
     try:
-        return text.key(text.clean(value, parameter, max_length=1000))
+        return text.filter_key(value[:1000], parameter)
     except Exception as exc:
         raise InvalidParameter(parameter, str(exc)) from exc
 
 
 def _isbn(value: str | None) -> str | None:
+    """The stored form of an ISBN filter; one that is not valid matches no book."""
     if value is None:
         return None
     try:
         return canonical_isbn(value)
-    except Exception as exc:
-        raise InvalidParameter("isbn", "is not a valid ISBN") from exc
+    except InvalidBook:
+        return value

@@ -82,6 +82,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     for path in spec.get("paths", {}).values():
         for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter)
             responses = operation.get("responses", {})
             default = responses.get("422", {}).get("content", {}).get("application/json")
             if default is not None:
@@ -92,3 +94,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas["Problem"] = problems.PROBLEM_SCHEMA
     app.openapi_schema = spec
     return spec
+
+
+def _not_null(parameter: dict[str, Any]) -> None:
+    """A parameter is absent or a string: ``anyOf [X, null]`` (FastAPI's optional) -> ``X``."""
+    schema = parameter.get("schema", {})
+    options = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    if "anyOf" in schema and len(options) == 1:
+        del schema["anyOf"]
+        schema.update(options[0])

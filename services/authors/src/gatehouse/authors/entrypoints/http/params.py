@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from gatehouse.authors.service_layer.pagination import (
     CURSOR_PATTERN,
@@ -15,7 +16,6 @@ from gatehouse.authors.service_layer.pagination import (
 )
 
 MAX_IDS = 100
-SORT_PATTERN = r"^-?[a-z_]{1,20}(,-?[a-z_]{1,20}){0,2}$"
 
 Page = Annotated[
     int | None,
@@ -34,5 +34,16 @@ Ids = Annotated[
     list[UUID] | None, Query(alias="id", max_length=MAX_IDS, description="Only these ids.")
 ]
 Text = Annotated[str | None, Query(max_length=200)]
-Since = Annotated[AwareDatetime | None, Query(description="RFC 3339 with offset; inclusive.")]
-Until = Annotated[AwareDatetime | None, Query(description="RFC 3339 with offset; exclusive.")]
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 text (pydantic alone would also read ``0.5`` as a Unix time)."""
+    if isinstance(value, str) and not RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+Since = Annotated[Moment | None, Query(description="RFC 3339 with offset; inclusive.")]
+Until = Annotated[Moment | None, Query(description="RFC 3339 with offset; exclusive.")]

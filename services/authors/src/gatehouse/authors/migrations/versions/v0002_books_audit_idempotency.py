@@ -41,7 +41,7 @@ def upgrade() -> None:
         "books",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("author_id", sa.Uuid(), nullable=False),
-        sa.Column("title", sa.String(300), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
         sa.Column("title_key", KeyText, nullable=False),
         sa.Column("year", sa.Integer(), nullable=False),
         sa.Column("isbn", sa.String(13), nullable=True),
@@ -90,6 +90,7 @@ def _normalised_names() -> None:
         bind.execute(authors.update().where(authors.c.id == row.id).values(name_key=name_key))
     with op.batch_alter_table("authors") as batch:
         batch.alter_column("name_key", existing_type=KeyText, nullable=False)
+        batch.alter_column("name", existing_type=sa.String(200), type_=sa.Text())
         batch.drop_constraint("uq_authors_name", type_="unique")
         batch.create_unique_constraint("uq_authors_name_key", ["name_key"])
     op.create_index("ix_authors_updated_at_id", "authors", ["updated_at", "id"])
@@ -109,3 +110,4 @@ def downgrade() -> None:
         batch.drop_constraint("uq_authors_name_key", type_="unique")
         batch.create_unique_constraint("uq_authors_name", ["name"])
         batch.drop_column("name_key")
+        batch.alter_column("name", existing_type=sa.Text(), type_=sa.String(200))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response
 
 from gatehouse.authors.domain import commands
+from gatehouse.authors.domain.text import FILTER
 from gatehouse.authors.entrypoints.http import params, responses
 from gatehouse.authors.entrypoints.http.dependencies import (
     IdempotencyKey,
@@ -24,6 +25,7 @@ from gatehouse.authors.entrypoints.http.problems import problems
 from gatehouse.authors.entrypoints.schemas import AuthorIn, AuthorOut, AuthorPage, AuthorPatch
 from gatehouse.authors.service_layer import messages
 from gatehouse.authors.service_layer.context import RequestContext
+from gatehouse.authors.service_layer.pagination import AUTHOR_SORTS, sort_pattern
 
 COLLECTION = "/v1/authors"
 READS = (400, 401, 403, 429, 503)
@@ -42,7 +44,7 @@ Deleter = Annotated[RequestContext, Depends(caller(commands.DeleteAuthor))]
 AuthorSort = Annotated[
     str | None,
     Query(
-        pattern=params.SORT_PATTERN,
+        pattern=sort_pattern(AUTHOR_SORTS),
         description="Comma-separated fields of `name`, `created_at`, `updated_at`; `-` for "
         "descending. Default `created_at` (oldest first); the id breaks ties.",
         examples=["name,-created_at"],
@@ -109,10 +111,11 @@ async def list_authors(
     sort: AuthorSort = None,
     ids: params.Ids = None,
     name: Annotated[
-        str | None, Query(max_length=400, description="Exact name (normalised).")
+        str | None, Query(max_length=400, pattern=FILTER, description="Exact name (normalised).")
     ] = None,
     search: Annotated[
-        str | None, Query(max_length=200, description="Text in the name (case-insensitive).")
+        str | None,
+        Query(max_length=200, pattern=FILTER, description="Text in the name (case-insensitive)."),
     ] = None,
     created_after: params.Since = None,
     created_before: params.Until = None,

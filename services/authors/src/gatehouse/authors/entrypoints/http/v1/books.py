@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from gatehouse.authors.domain import commands
 from gatehouse.authors.domain.model import YEAR_MAX, YEAR_MIN
+from gatehouse.authors.domain.text import FILTER
 from gatehouse.authors.entrypoints.http import params, responses
 from gatehouse.authors.entrypoints.http.dependencies import (
     IdempotencyKey,
@@ -32,7 +33,7 @@ from gatehouse.authors.entrypoints.schemas import (
 )
 from gatehouse.authors.service_layer import messages
 from gatehouse.authors.service_layer.context import RequestContext
-from gatehouse.common.errors import ValidationFailed
+from gatehouse.authors.service_layer.pagination import BOOK_SORTS, sort_pattern
 
 COLLECTION = "/v1/books"
 router = APIRouter(tags=["books"], dependencies=[Depends(reject_unknown_query)])
@@ -46,7 +47,7 @@ Deleter = Annotated[RequestContext, Depends(caller(commands.DeleteBook))]
 BookSort = Annotated[
     str | None,
     Query(
-        pattern=params.SORT_PATTERN,
+        pattern=sort_pattern(BOOK_SORTS),
         description="Comma-separated fields of `title`, `year`, `created_at`, `updated_at`; "
         "`-` for descending. Default `created_at`; the id breaks ties.",
         examples=["-year,title"],
@@ -139,9 +140,11 @@ async def list_books(
     ids: params.Ids = None,
     author_id: Annotated[UUID | None, Query(description="Books of this author.")] = None,
     title: Annotated[
-        str | None, Query(max_length=600, description="Exact title (normalised).")
+        str | None, Query(max_length=600, pattern=FILTER, description="Exact title (normalised).")
     ] = None,
-    search: Annotated[str | None, Query(max_length=200, description="Text in the title.")] = None,
+    search: Annotated[
+        str | None, Query(max_length=200, pattern=FILTER, description="Text in the title.")
+    ] = None,
     isbn: Isbn = None,
     year_from: YearFrom = None,
     year_to: YearTo = None,
@@ -183,7 +186,9 @@ async def list_author_books(
     per_page: params.PerPage = 20,
     cursor: params.Cursor = None,
     sort: BookSort = None,
-    search: Annotated[str | None, Query(max_length=200, description="Text in the title.")] = None,
+    search: Annotated[
+        str | None, Query(max_length=200, pattern=FILTER, description="Text in the title.")
+    ] = None,
     year_from: YearFrom = None,
     year_to: YearTo = None,
 ) -> Response:
@@ -244,8 +249,6 @@ async def patch_book(
     key: IdempotencyKey = None,
 ) -> Response:
     """Role `update-author`. JSON Merge Patch; `"isbn": null` removes the ISBN."""
-    if nulls := body.nulls():
-        raise ValidationFailed(f"{', '.join(nulls)} cannot be removed", field=nulls[0])
     version = if_match(match, services.settings.require_if_match)
     command = commands.PatchBook(book_id, body.changes(), version)
     outcome = await services.messagebus.handle(command, with_key(context, key))

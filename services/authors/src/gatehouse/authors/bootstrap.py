@@ -29,6 +29,7 @@ from gatehouse.authors.adapters.orm import start_mappers
 from gatehouse.authors.domain.events import Event
 from gatehouse.authors.entrypoints.relay import OutboxRelay
 from gatehouse.authors.entrypoints.rpc import RpcServer
+from gatehouse.authors.migrations import SCRIPTS
 from gatehouse.authors.service_layer.cloudevents import TABLE
 from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.authors.service_layer.messagebus import MessageBus
@@ -37,6 +38,9 @@ from gatehouse.authors.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.bus import MEMORY_URL, bus_from_url
 from gatehouse.common.events import CloudEvent, EventBus
+from gatehouse.common.health import Check, CheckFn, jwks_check
+from gatehouse.common.requests import TrustedPeers
+from gatehouse.common.sql import database_check
 from gatehouse.common.tokens import JWTVerifier
 
 log = logging.getLogger("gatehouse.authors")
@@ -56,11 +60,13 @@ class Services:
     cache: AbstractCache
     events: EventBus
     messagebus: MessageBus = field(init=False)
+    trusted: TrustedPeers = field(init=False)
     relay: OutboxRelay | None = None
     relay_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.messagebus = MessageBus(self.unit_of_work, routes(self.cache))
+        self.trusted = TrustedPeers(self.settings.trusted_proxies)
 
     def unit_of_work(self, context: RequestContext, writes: bool = False) -> SqlAlchemyUnitOfWork:
         sessions = self.writes if writes else self.reads
@@ -68,6 +74,25 @@ class Services:
 
     def relay_running(self) -> bool:
         return self.relay_task is not None and not self.relay_task.done()
+
+    def checks(self) -> dict[str, CheckFn]:
+        """Readiness (CONTRACTS "Health"). The bus is left out on purpose: without a
+        broker the service still takes writes (the outbox keeps their events), so a
+        broker outage must not take every replica out of the load balancer."""
+        found: dict[str, CheckFn] = {
+            "jwks": jwks_check(self.verifier),
+            "database": database_check(self.engine),
+            "schema": SCRIPTS.check(self.engine),
+        }
+        if self.relay is not None:
+            found["relay_lag"] = self._relay_check
+        return found
+
+    async def _relay_check(self) -> Check:
+        relay = self.relay
+        if relay is None or not self.relay_running():
+            return Check(False, "the outbox relay of this process has stopped")
+        return Check(True, relay.describe())
 
     async def _committed(self, events: Sequence[Event]) -> None:
         if self.relay is not None and events:

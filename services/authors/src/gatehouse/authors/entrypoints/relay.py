@@ -78,6 +78,16 @@ class OutboxRelay:
         self._listening = False
         self._measured_at = 0.0
         self.active = False
+        self.pending = 0
+        self.lag = 0.0
+
+    def describe(self) -> str:
+        """Where the relay stands, for readiness details."""
+        if not self.active:
+            return "standing by (another relay holds the lock)"
+        return (
+            f"active at sequence {self._sequence}, {self.pending} unsent, oldest {self.lag:.1f} s"
+        )
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
@@ -128,10 +138,10 @@ class OutboxRelay:
         if now - self._measured_at < 1.0:
             return
         self._measured_at = now
-        pending, oldest = await outbox.backlog(conn)
-        OUTBOX_PENDING.labels(self._service).set(pending)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        OUTBOX_LAG.labels(self._service).set(max(age, 0.0))
+        self.pending, oldest = await outbox.backlog(conn)
+        self.lag = max((datetime.now(UTC) - oldest).total_seconds(), 0.0) if oldest else 0.0
+        OUTBOX_PENDING.labels(self._service).set(self.pending)
+        OUTBOX_LAG.labels(self._service).set(self.lag)
 
     async def _listen(self, conn: AsyncConnection) -> bool:
         if not is_postgres(self._engine):

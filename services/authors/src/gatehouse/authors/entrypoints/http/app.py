@@ -10,15 +10,15 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from gatehouse.authors.bootstrap import bootstrap
-from gatehouse.authors.entrypoints.http import health, problems
+from gatehouse.authors.entrypoints.http import problems
 from gatehouse.authors.entrypoints.http.v1 import audit as v1_audit
 from gatehouse.authors.entrypoints.http.v1 import authors as v1_authors
 from gatehouse.authors.entrypoints.http.v1 import books as v1_books
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.events import EventBus
-from gatehouse.common.metrics import REDMiddleware
-from gatehouse.common.problem import install_problem_handlers
-from gatehouse.common.requests import RequestIdMiddleware
+from gatehouse.common.health import Health, health_router
+from gatehouse.common.middleware import ServiceMiddleware
+from gatehouse.common.problem_handlers import install_problem_handlers
 from gatehouse.common.tokens import JWTVerifier
 
 DESCRIPTION = """\
@@ -51,11 +51,18 @@ def create_app(
     The database must already be migrated (:func:`gatehouse.authors.migrations.migrate`).
     """
 
+    health = Health()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            app.state.services = await bootstrap(stack, settings, bus=bus, verifier=verifier)
+            services = await bootstrap(stack, settings, bus=bus, verifier=verifier)
+            app.state.services = services
+            for name, check in services.checks().items():
+                health.add(name, check)
+            health.started()
             yield
+            health.stopping()
 
     app = FastAPI(
         title="Gatehouse authors",
@@ -63,12 +70,17 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    for router in (v1_authors.router, v1_books.router, v1_audit.router, health.router):
+    for router in (v1_authors.router, v1_books.router, v1_audit.router):
         app.include_router(router)
+    app.include_router(health_router(lambda: health))
     install_problem_handlers(app)
     problems.install(app)
-    app.add_middleware(REDMiddleware, service="authors")
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        ServiceMiddleware,
+        service="authors",
+        trusted_proxies=settings.trusted_proxies,
+        access_log=settings.access_log,
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

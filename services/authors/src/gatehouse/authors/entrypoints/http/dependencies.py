@@ -29,8 +29,6 @@ from gatehouse.common.logging import request_id_var
 
 TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
-# Peers whose X-Forwarded-For is believed (the gateway on loopback in every mode here).
-TRUSTED_PEERS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 _bearer = HTTPBearer(auto_error=False, description="An access token of the Gatehouse issuer.")
 
 
@@ -51,11 +49,12 @@ def caller(message_type: type[Any]) -> Callable[..., Awaitable[RequestContext]]:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthorized("a bearer token is required")
         principal = await services.verifier.verify(credentials.credentials)
+        trusted = services.trusted.trusts(request.scope)
         found = RequestContext(
             principal,
             request_id=request_id_var.get() or secrets.token_hex(16),
-            traceparent=traceparent(request),
-            client_ip=client_ip(request),
+            traceparent=traceparent(request, trusted),
+            client_ip=client_ip(request, trusted),
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
         )
         authorize(found, services.messagebus.roles(message_type))
@@ -91,33 +90,30 @@ IfNoneMatch = Annotated[
 ]
 
 
-def traceparent(request: Request) -> str:
-    """The caller's W3C trace context when well-formed, else a new trace (sampled)."""
-    given = request.headers.get("traceparent", "").strip().lower()
+def traceparent(request: Request, trusted: bool) -> str:
+    """A trusted peer's W3C trace context when well-formed, else a new trace (sampled)."""
+    given = request.headers.get("traceparent", "").strip().lower() if trusted else ""
     if TRACEPARENT.match(given):
         return given
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
-def client_ip(request: Request) -> str | None:
-    """The client's address: the right-most untrusted ``X-Forwarded-For`` hop when the
-    peer is a trusted proxy, else the peer itself."""
+def client_ip(request: Request, trusted: bool) -> str | None:
+    """The client's address: from a trusted proxy (``GATEHOUSE_TRUSTED_PROXIES``), the
+    right-most ``X-Forwarded-For`` hop it added; else the peer itself."""
     peer = request.client.host if request.client else None
     hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    if peer is None or not _trusted(peer):
-        return peer
-    for hop in reversed(hops):
-        if not _trusted(hop):
-            return hop[:64]
+    if trusted and hops and _address(hops[-1]):
+        return hops[-1]
     return peer
 
 
-def _trusted(address: str) -> bool:
+def _address(value: str) -> bool:
     try:
-        ip = ipaddress.ip_address(address)
+        ipaddress.ip_address(value)
     except ValueError:
         return False
-    return any(ip in network for network in TRUSTED_PEERS)
+    return True
 
 
 async def reject_unknown_query(request: Request) -> None:

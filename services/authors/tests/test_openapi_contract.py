@@ -25,6 +25,7 @@ EXAMPLES = os.environ.get("GATEHOUSE_SCHEMATHESIS_EXAMPLES", "5")
 # GATEHOUSE_SCHEMATHESIS_PHASES=examples,coverage,fuzzing,stateful (make contract).
 PHASES = os.environ.get("GATEHOUSE_SCHEMATHESIS_PHASES", "examples,fuzzing")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+HOOKS = Path(__file__).parents[3] / "tests/contract/schemathesis_hooks.py"
 
 
 @pytest.fixture
@@ -70,8 +71,7 @@ def _run(url: str, bearer: str, folder: Path) -> subprocess.CompletedProcess[str
     env = {
         **os.environ,
         "NO_COLOR": "1",
-        "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
-        "PYTHONPATH": str(Path(__file__).parent),
+        "SCHEMATHESIS_HOOKS": str(HOOKS),
     }
     return subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=540, check=False

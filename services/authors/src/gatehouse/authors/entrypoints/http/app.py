@@ -103,7 +103,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
-    schemas["Problem"] = problems.PROBLEM_SCHEMA
+    schemas.update(problems.SCHEMAS)
     app.openapi_schema = spec
     return spec
 

@@ -29,33 +29,45 @@ from gatehouse.common.problem import PROBLEM_JSON, problem_body
 JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 BASE = "https://gatehouse.dev/problems/"
 
+# The Problem component every upstream declares alike (the gateway merges them; the
+# contracts suite compares them): RFC 9457 members and the stable ``code``.
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "RFC 9457 problem details; `code` is stable, `detail` is for people.",
-    "required": ["type", "title", "status", "detail", "code"],
     "properties": {
-        "type": {"type": "string", "format": "uri"},
+        "type": {"type": "string"},
         "title": {"type": "string"},
-        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+        "code": {"type": "string"},
         "instance": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "description": "422 only: each field that broke the schema.",
-            "items": {
-                "type": "object",
-                "required": ["loc", "msg", "type"],
-                "properties": {
-                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
-                    "msg": {"type": "string"},
-                    "type": {"type": "string"},
-                },
+    },
+    "required": ["type", "title", "status", "code"],
+}
+# A 422 of this service also lists each field that broke the schema.
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Problem"},
+        {
+            "type": "object",
+            "properties": {
+                "errors": {
+                    "type": "array",
+                    "description": "Each field that broke the schema (absent for domain rules).",
+                    "items": {
+                        "type": "object",
+                        "required": ["loc", "msg", "type"],
+                        "properties": {
+                            "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                            "msg": {"type": "string"},
+                            "type": {"type": "string"},
+                        },
+                    },
+                }
             },
         },
-    },
-    "additionalProperties": True,
+    ]
 }
+SCHEMAS = {"Problem": PROBLEM_SCHEMA, "ValidationProblem": VALIDATION_PROBLEM_SCHEMA}
 
 _EXAMPLES: dict[int, tuple[str, str, str, dict[str, Any]]] = {
     400: (
@@ -133,7 +145,7 @@ def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, A
             "description": descriptions.get(f"s{status}", description),
             "content": {
                 PROBLEM_JSON: {
-                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "schema": {"$ref": f"#/components/schemas/{_schema(status)}"},
                     "example": example,
                 }
             },
@@ -144,6 +156,10 @@ def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, A
             }
         documented[status] = response
     return documented
+
+
+def _schema(status: int) -> str:
+    return "ValidationProblem" if status == 422 else "Problem"
 
 
 class UnsupportedMediaType(GatehouseError):

@@ -11,7 +11,8 @@ Only schema-valid (positive) cases are touched, just before they are sent:
   is a 400. Positive cases page from the start instead.
 * ``isbn``: the check digit is a rule JSON Schema cannot state: made valid.
 
-The contracts suite over the gateway can use the same hooks (``SCHEMATHESIS_HOOKS``).
+Used by the contracts suite over the gateway and by the authors service's own run
+(``SCHEMATHESIS_HOOKS=<this file>``).
 """
 
 from __future__ import annotations

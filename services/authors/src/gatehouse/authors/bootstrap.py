@@ -36,7 +36,7 @@ from gatehouse.authors.service_layer.messagebus import MessageBus
 from gatehouse.authors.service_layer.registry import routes
 from gatehouse.authors.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from gatehouse.authors.settings import AuthorsSettings
-from gatehouse.common.bus import MEMORY_URL, bus_from_url
+from gatehouse.common.bus import bus_from_url
 from gatehouse.common.events import CloudEvent, EventBus
 from gatehouse.common.health import Check, CheckFn, jwks_check
 from gatehouse.common.requests import TrustedPeers
@@ -167,7 +167,7 @@ async def _cache(stack: contextlib.AsyncExitStack, settings: AuthorsSettings) ->
 
 
 async def _own_bus(stack: contextlib.AsyncExitStack, settings: AuthorsSettings) -> EventBus:
-    bus = bus_from_url(settings.amqp_url or MEMORY_URL, exchange=settings.amqp_exchange)
+    bus = bus_from_url(settings.bus_url(), exchange=settings.amqp_exchange)
     await bus.start()
     stack.push_async_callback(bus.close)
     return bus

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from gatehouse.common.events import EXCHANGE
-from gatehouse.common.settings import PORTS, CommonSettings, check_url
-from gatehouse.common.sql import DATABASE_SCHEMES, normalize_database_url
+from gatehouse.common.settings import PORTS, BusSettings, check_url
+from gatehouse.common.sql import DATABASE_SCHEMES, is_sqlite_url, normalize_database_url
 
 
-class AuthorsSettings(CommonSettings):
+class AuthorsSettings(BusSettings):
     """``DATABASE_URL`` absent: SQLite in the data folder; ``AMQP_URL`` absent: in-process bus."""
 
     port: int = Field(PORTS["authors"], validation_alias="GATEHOUSE_AUTHORS_PORT")
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
-    amqp_url: str | None = Field(None, validation_alias="AMQP_URL")
-    amqp_exchange: str = Field(EXCHANGE, min_length=1, validation_alias="GATEHOUSE_AMQP_EXCHANGE")
     run_relay: bool = Field(True, validation_alias="GATEHOUSE_AUTHORS_RELAY")
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
     cache_size: int = Field(10_000, ge=0, validation_alias="GATEHOUSE_AUTHORS_CACHE_SIZE")
@@ -35,15 +32,18 @@ class AuthorsSettings(CommonSettings):
         checked = check_url(value, "DATABASE_URL", DATABASE_SCHEMES)
         return normalize_database_url(checked) if checked else None
 
-    @field_validator("amqp_url")
-    @classmethod
-    def _amqp_url(cls, value: str | None) -> str | None:
-        return check_url(value, "AMQP_URL", ("amqp", "amqps"))
-
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         return check_url(value, "REDIS_URL", ("redis", "rediss", "unix"))
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.database_url is None or is_sqlite_url(self.database_url):
+            problems.append(
+                "DATABASE_URL is not set: SQLite is one machine's file; replicas need PostgreSQL"
+            )
+        return problems
 
     def sqlalchemy_url(self) -> str:
         """The async SQLAlchemy URL: ``DATABASE_URL`` or ``<data_dir>/authors.db``."""

@@ -55,6 +55,9 @@ WAITING_FOR: dict[tuple[str, str], str] = {
             "/api/v1/books": ("GET", "POST"),
             "/api/v1/books/{book_id}": ("GET", "PUT", "PATCH", "DELETE"),
             "/api/v1/audit": ("GET",),
+            "/api/v2/authors": ("GET",),
+            "/api/v2/authors/{author_id}": ("GET",),
+            "/api/v2/books/{book_id}": ("GET",),
         }.items()
         for method in methods
     },

@@ -14,6 +14,7 @@ from gatehouse.authors.entrypoints.http import problems
 from gatehouse.authors.entrypoints.http.v1 import audit as v1_audit
 from gatehouse.authors.entrypoints.http.v1 import authors as v1_authors
 from gatehouse.authors.entrypoints.http.v1 import books as v1_books
+from gatehouse.authors.entrypoints.http.v2 import routes as v2
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.events import EventBus
 from gatehouse.common.health import Health, health_router
@@ -70,7 +71,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    for router in (v1_authors.router, v1_books.router, v1_audit.router):
+    for router in (v1_authors.router, v1_books.router, v1_audit.router, v2.router):
         app.include_router(router)
     app.include_router(health_router(lambda: health))
     install_problem_handlers(app)

@@ -23,6 +23,15 @@ def resource(snapshot: dict[str, Any], status: int = 200, **headers: str) -> Res
     return response
 
 
+def unchanged(snapshot: dict[str, Any], if_none_match: str | None) -> bool:
+    return not_modified(if_none_match, int(snapshot["version"]))
+
+
+def json_body(body: dict[str, Any]) -> Response:
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(raw, 200, media_type="application/json")
+
+
 def read(snapshot: dict[str, Any], if_none_match: str | None) -> Response:
     """A GET: the resource, or a 304 when the caller's ``If-None-Match`` still holds."""
     if not_modified(if_none_match, int(snapshot["version"])):

@@ -32,6 +32,7 @@ _ERRORS = {
     "401": "Missing, invalid, expired or revoked access token.",
     "403": "The token lacks a role this route and method need.",
     "413": "Request body over the gateway's limit (gzip bodies counted decoded).",
+    "414": "Request target (path and query) over the gateway's limit.",
     "415": "Request body of a type (or encoding) this route does not accept.",
     "429": "Rate limit exceeded; see Retry-After and RateLimit.",
     "502": "The upstream could not be reached or answered badly.",
@@ -160,7 +161,7 @@ class ApiDocuments:
 
 def _decorate(operation: dict[str, Any], route: Route, method: str) -> dict[str, Any]:
     responses = dict(operation.get("responses") or {})
-    codes = ["429", "502", "503", "504"]
+    codes = ["414", "429", "502", "503", "504"]
     if not route.public:
         codes = ["401", "403", *codes]
         operation["security"] = [{"bearerAuth": []}]

@@ -15,7 +15,7 @@ from gatehouse.authors.service_layer.pagination import (
     MAX_PER_PAGE,
 )
 
-MAX_IDS = 100
+MAX_IDS = 50  # 50 ids and every other filter at its longest stay under 8 KiB of URL
 
 Page = Annotated[
     int | None,

@@ -111,11 +111,11 @@ async def list_authors(
     sort: AuthorSort = None,
     ids: params.Ids = None,
     name: Annotated[
-        str | None, Query(max_length=400, pattern=FILTER, description="Exact name (normalised).")
+        str | None, Query(max_length=200, pattern=FILTER, description="Exact name (normalised).")
     ] = None,
     search: Annotated[
         str | None,
-        Query(max_length=200, pattern=FILTER, description="Text in the name (case-insensitive)."),
+        Query(max_length=100, pattern=FILTER, description="Text in the name (case-insensitive)."),
     ] = None,
     created_after: params.Since = None,
     created_before: params.Until = None,

@@ -140,10 +140,10 @@ async def list_books(
     ids: params.Ids = None,
     author_id: Annotated[UUID | None, Query(description="Books of this author.")] = None,
     title: Annotated[
-        str | None, Query(max_length=600, pattern=FILTER, description="Exact title (normalised).")
+        str | None, Query(max_length=300, pattern=FILTER, description="Exact title (normalised).")
     ] = None,
     search: Annotated[
-        str | None, Query(max_length=200, pattern=FILTER, description="Text in the title.")
+        str | None, Query(max_length=100, pattern=FILTER, description="Text in the title.")
     ] = None,
     isbn: Isbn = None,
     year_from: YearFrom = None,
@@ -187,7 +187,7 @@ async def list_author_books(
     cursor: params.Cursor = None,
     sort: BookSort = None,
     search: Annotated[
-        str | None, Query(max_length=200, pattern=FILTER, description="Text in the title.")
+        str | None, Query(max_length=100, pattern=FILTER, description="Text in the title.")
     ] = None,
     year_from: YearFrom = None,
     year_to: YearTo = None,

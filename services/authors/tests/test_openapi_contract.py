@@ -73,6 +73,6 @@ def _run(url: str, bearer: str, folder: Path) -> subprocess.CompletedProcess[str
         "NO_COLOR": "1",
         "SCHEMATHESIS_HOOKS": str(HOOKS),
     }
-    return subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=540, check=False
+    return subprocess.run(  # in the test's folder: schemathesis keeps a cache in its cwd
+        command, capture_output=True, text=True, env=env, timeout=540, check=False, cwd=folder
     )

@@ -186,8 +186,8 @@ async def _run_all(settings: dict[str, CommonSettings]) -> None:
 
 async def _run_relay(settings: Any) -> None:
     from gatehouse.authors.adapters.database import check_reachable, create_engine
-    from gatehouse.authors.migrations import SCRIPTS
     from gatehouse.authors.entrypoints.relay import run_relay
+    from gatehouse.authors.migrations import SCRIPTS
 
     engine = create_engine(settings.sqlalchemy_url())
     try:  # an unmigrated outbox is one line naming the command, not a retry loop

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -29,7 +30,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gateway_overhead import CONFIG, GATEHOUSE, PASSWORD, free_port, wait_ready, wrk
+from gateway_overhead import CONFIG, GATEHOUSE, PASSWORD, free_port, wrk
 
 CREATE = Path(__file__).with_name("create.lua")
 
@@ -68,7 +69,7 @@ def _bench(folder: Path, database: str, args: argparse.Namespace) -> None:
     base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "AMQP_URL")}
     authors_env = {**base, **env, "DATABASE_URL": database}
     subprocess.run(
-        [GATEHOUSE, "migrate"], cwd=folder, env=authors_env, check=True, capture_output=True
+        [GATEHOUSE, "migrate", "authors"], cwd=folder, env=authors_env, check=True, capture_output=True
     )
     procs = [
         _start("auth", {**base, **env}, folder),
@@ -176,6 +177,17 @@ def _seed(authors: str, token: str, count: int) -> str:
                 raise SystemExit(f"seeding failed: {created.status_code} {created.text}")
             first = first or created.json()["id"]
     return first
+
+
+def wait_ready(url: str) -> None:
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} never became ready")
 
 
 async def _sql(admin: str, statement: str) -> None:

@@ -69,7 +69,11 @@ def _bench(folder: Path, database: str, args: argparse.Namespace) -> None:
     base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "AMQP_URL")}
     authors_env = {**base, **env, "DATABASE_URL": database}
     subprocess.run(
-        [GATEHOUSE, "migrate", "authors"], cwd=folder, env=authors_env, check=True, capture_output=True
+        [GATEHOUSE, "migrate", "authors"],
+        cwd=folder,
+        env=authors_env,
+        check=True,
+        capture_output=True,
     )
     procs = [
         _start("auth", {**base, **env}, folder),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatehouse.cli.banner import print_banner
+from gatehouse.common import tracing
 from gatehouse.common.bus import MEMORY_URL, bus_from_url
 from gatehouse.common.errors import ConfigurationError, UnsafeForProduction
 from gatehouse.common.events import EventBus
@@ -157,12 +158,15 @@ def prepare(mode: str) -> dict[str, CommonSettings]:
 
 def run(mode: str) -> None:
     settings = prepare(mode)
-    if mode == "relay":
-        _run(_run_relay(settings["relay"]))
-    elif mode == "all":
-        _run(_run_all(settings))
-    else:
-        _run(serve_until_signalled(SERVICES[mode]().servers(settings[mode], None)))
+    try:
+        if mode == "relay":
+            _run(_run_relay(settings["relay"]))
+        elif mode == "all":
+            _run(_run_all(settings))
+        else:
+            _run(serve_until_signalled(SERVICES[mode]().servers(settings[mode], None)))
+    finally:
+        tracing.shutdown()  # export the spans still buffered
 
 
 async def _run_all(settings: dict[str, CommonSettings]) -> None:

@@ -369,7 +369,7 @@ class AmqpEventBus:
         waiter = asyncio.get_running_loop().create_future()
         self._waiting[correlation_id] = waiter
         message = aio_pika.Message(
-            rpc.encode(body),
+            rpc.encode_request(body),
             content_type="application/json",
             correlation_id=correlation_id,
             reply_to=reply_to,
@@ -402,7 +402,7 @@ class AmqpEventBus:
 
         async def on_request(message: AbstractIncomingMessage) -> None:
             await message.ack()  # at most once: see the module's notes
-            reply = await rpc.answer(handler, message.body)
+            reply = await rpc.answer(handler, message.body, routing_key)
             if message.reply_to:
                 out = aio_pika.Message(
                     reply, content_type="application/json", correlation_id=message.correlation_id

@@ -9,6 +9,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
@@ -19,6 +21,12 @@ _SECRETS = re.compile(
     r"[A-Za-z0-9\-_.~+/=]{6,}"
 )
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+
+
+def _trace_id() -> str | None:
+    """The trace of the current span (tracing on, or a trusted caller's traceparent)."""
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}" if context.is_valid else trace_id_var.get()
 
 
 def redact(text: str) -> str:
@@ -36,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         }
         if rid := request_id_var.get():
             entry["request_id"] = rid
-        if tid := trace_id_var.get():
+        if tid := _trace_id():
             entry["trace_id"] = tid
         fields = getattr(record, "fields", None)  # structured extras: extra={"fields": {...}}
         if isinstance(fields, dict):

@@ -241,7 +241,7 @@ class InMemoryEventBus:
             raise RpcUnavailable(f"nobody serves {routing_key}")
         server = servers[next(self._turn) % len(servers)]
         # The callee goes on after the caller gave up, as a remote one would.
-        answer = self._spawn(rpc.answer(server.handler, rpc.encode(body)))
+        answer = self._spawn(rpc.answer(server.handler, rpc.encode_request(body), routing_key))
         done, _ = await asyncio.wait([answer], timeout=timeout)
         if not done:
             raise RpcTimeout(f"{routing_key} did not answer within {timeout:g} s")

@@ -18,9 +18,12 @@ Its place: outside everything of the service (FastAPI: the last ``add_middleware
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 
+from gatehouse.common import tracing
 from gatehouse.common.errors import GatehouseError
 from gatehouse.common.metrics import observe_request, route_template
 from gatehouse.common.problem import send_problem
@@ -82,7 +85,11 @@ class ServiceMiddleware:
             return
         start = time.perf_counter()
         exchange = _Exchange()
-        with serving(incoming_request_id(scope, self.trusted)) as request:
+        trusted = self.trusted.trusts(scope)
+        with (
+            serving(incoming_request_id(scope, trusted=trusted)) as request,
+            _joined(scope, trusted),
+        ):
             rid_header = (b"x-request-id", request.request_id.encode())
 
             async def watched_receive() -> Message:
@@ -132,6 +139,25 @@ class ServiceMiddleware:
             await send_problem(send, error, scope.get("path"))
         else:
             await send({"type": "websocket.close", "code": 1011, "reason": "internal_error"})
+
+
+@contextlib.contextmanager
+def _joined(scope: Scope, trusted: bool) -> Iterator[None]:
+    """With tracing off, a trusted caller's ``traceparent`` still names the trace in the
+    logs (with tracing on, the instrumentation outside this middleware has joined it)."""
+    traceparent = None if tracing.state.on or not trusted else _header(scope, b"traceparent")
+    if traceparent is None:
+        yield
+        return
+    with tracing.joined(traceparent.decode("latin-1")):
+        yield
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
 
 
 def _status_of(message: Message) -> int:

@@ -130,9 +130,13 @@ def forwarded_for(scope: Scope) -> list[str]:
     ]
 
 
-def incoming_request_id(scope: Scope, trusted: TrustedPeers | None = None) -> str:
-    """The caller's request id when well-formed (and from a trusted peer), else a fresh one."""
-    if trusted is None or trusted.trusts(scope):
+def incoming_request_id(scope: Scope, trusted: TrustedPeers | bool | None = None) -> str:
+    """The caller's request id when well-formed (and from a trusted peer), else a fresh one.
+
+    ``trusted``: the peers to believe, or whether this scope's peer is one (None: any).
+    """
+    believe = trusted if isinstance(trusted, bool) else trusted is None or trusted.trusts(scope)
+    if believe:
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id" and _VALID.match(value):
                 return str(value.decode())

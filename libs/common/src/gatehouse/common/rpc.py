@@ -21,6 +21,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from gatehouse.common import tracing
 from gatehouse.common.errors import BadRequest, GatehouseError
 from gatehouse.common.events import RpcHandler
 from gatehouse.common.logging import request_id_var
@@ -39,6 +40,16 @@ def encode(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def encode_request(body: Mapping[str, Any]) -> bytes:
+    """A request on the wire; its ``context.traceparent`` is the caller's current trace
+    unless the caller set one."""
+    context = body.get("context")
+    traceparent = tracing.current_traceparent()
+    if traceparent and not (isinstance(context, dict) and context.get("traceparent")):
+        body = {**body, "context": {**(context or {}), "traceparent": traceparent}}
+    return encode(body)
+
+
 def ok_reply(result: Any) -> dict[str, Any]:
     return {"ok": True, "result": result}
 
@@ -50,8 +61,12 @@ def error_reply(error: GatehouseError) -> dict[str, Any]:
     }
 
 
-async def answer(handler: RpcHandler, raw: bytes) -> bytes:
-    """Run ``handler`` on the raw request; the raw reply, whatever happens."""
+async def answer(handler: RpcHandler, raw: bytes, routing_key: str = "rpc") -> bytes:
+    """Run ``handler`` on the raw request to ``routing_key``; the raw reply, whatever happens.
+
+    The handler runs in a SERVER span of the callee (``rpc.authors`` -> ``authors``),
+    child of the caller's ``context.traceparent``.
+    """
     try:
         request = json.loads(raw)
     except ValueError:
@@ -60,7 +75,14 @@ async def answer(handler: RpcHandler, raw: bytes) -> bytes:
         return encode(error_reply(BadRequest("an RPC request is a JSON object")))
     token = request_id_var.set(_request_id(request))
     try:
-        return encode(ok_reply(await handler(request)))
+        with tracing.span(
+            routing_key.removeprefix("rpc."),
+            f"serve {request.get('method')}",
+            kind=tracing.SpanKind.SERVER,
+            parent=_traceparent(request),
+            attributes={"rpc.system": "gatehouse", "rpc.method": str(request.get("method"))},
+        ):
+            return encode(ok_reply(await handler(request)))
     except GatehouseError as exc:
         return encode(error_reply(exc))
     except Exception:
@@ -81,3 +103,9 @@ def _request_id(request: Mapping[str, Any]) -> str | None:
     context = request.get("context")
     rid = context.get("request_id") if isinstance(context, dict) else None
     return rid if isinstance(rid, str) and 0 < len(rid) <= 128 else None
+
+
+def _traceparent(request: Mapping[str, Any]) -> str | None:
+    context = request.get("context")
+    value = context.get("traceparent") if isinstance(context, dict) else None
+    return value if isinstance(value, str) else None

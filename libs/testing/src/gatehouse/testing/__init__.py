@@ -8,6 +8,8 @@ the architecture keeps it that way. What it holds:
 * :func:`serve` and :func:`bind_loopback`: an ASGI app on a free loopback port;
 * :class:`TcpProxy`: a TCP proxy a test owns, to cut a dependency (database,
   broker, Redis) without touching the shared service;
+* :func:`recorded_spans` (fixture ``spans``) and :class:`OtlpCollector`: the spans
+  this process, or the processes a test started, made;
 * the pytest plugin :mod:`gatehouse.testing.plugin` (loaded automatically):
   ``postgres_url``, ``empty_database_url``, ``redis_namespace``, ``amqp_namespace``,
   and the context managers behind them for longer scopes (``new_postgres_database``, ...).
@@ -16,6 +18,7 @@ the architecture keeps it that way. What it holds:
 from gatehouse.testing._issuer import DEFAULT_ISSUER_URL, TestIssuer, serve_issuer
 from gatehouse.testing._server import bind_loopback, serve
 from gatehouse.testing._tcp_proxy import TcpProxy
+from gatehouse.testing._tracing import CollectedSpan, OtlpCollector, recorded_spans
 from gatehouse.testing.plugin import (
     AmqpNamespace,
     RedisNamespace,
@@ -27,6 +30,8 @@ from gatehouse.testing.plugin import (
 __all__ = [
     "DEFAULT_ISSUER_URL",
     "AmqpNamespace",
+    "CollectedSpan",
+    "OtlpCollector",
     "RedisNamespace",
     "TcpProxy",
     "TestIssuer",
@@ -34,6 +39,7 @@ __all__ = [
     "new_amqp_namespace",
     "new_postgres_database",
     "new_redis_namespace",
+    "recorded_spans",
     "serve",
     "serve_issuer",
 ]

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -184,3 +185,13 @@ def amqp_namespace() -> Iterator[AmqpNamespace]:
     """The AMQP URL and an exchange of this test; exchange, stream and queues go afterwards."""
     with new_amqp_namespace() as ns:
         yield ns
+
+
+@pytest.fixture
+def spans() -> Iterator[Any]:
+    """Tracing on for the test, this process's spans kept in an ``InMemorySpanExporter``
+    (build apps inside the test, after this fixture)."""
+    from gatehouse.testing._tracing import recorded_spans
+
+    with recorded_spans() as exporter:
+        yield exporter

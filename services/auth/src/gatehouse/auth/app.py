@@ -26,6 +26,7 @@ from gatehouse.auth.keycloak import KeycloakProvider
 from gatehouse.auth.migrations import SCRIPTS, migrate
 from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
 from gatehouse.auth.settings import AuthSettings
+from gatehouse.common import tracing
 from gatehouse.common.health import Check, CheckFn, Health, health_router
 from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
@@ -124,6 +125,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
         trusted_proxies=settings.trusted_proxies,
         access_log=settings.access_log,
     )
+    tracing.instrument_fastapi(app, "auth", settings.trusted_proxies)
     return app
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from gatehouse.common import tracing
 from gatehouse.common.bus import bus_from_url
 from gatehouse.common.events import EventBus
 from gatehouse.common.health import Health, bus_check, health_router, jwks_check
@@ -68,6 +69,7 @@ def create_app(
     )
     # Outermost: a socket at /ws skips the stack above (memory per idle socket).
     app.add_middleware(WebSocketEndpoint, runtime=runtime)
+    tracing.instrument_fastapi(app, "realtime", settings.trusted_proxies, exclude=["/ws"])
     return app
 
 

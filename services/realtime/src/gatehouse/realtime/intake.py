@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+from gatehouse.common import tracing
 from gatehouse.common.events import CloudEvent, EventBus, Subscription
 from gatehouse.common.health import Check, CheckFn, subscription_check
 from gatehouse.common.metrics import EVENTS_CONSUMED
@@ -63,6 +64,10 @@ class Intake:
 
     def receive(self, event: CloudEvent) -> None:
         """Handle one event from the bus (synchronous: events are handled in order)."""
+        with tracing.consume_span("realtime", event, PATTERN):
+            self._receive(event)
+
+    def _receive(self, event: CloudEvent) -> None:
         EVENTS_CONSUMED.labels("realtime", event.type).inc()
         if event.id in self._seen:
             metrics.DUPLICATES_ID.inc()
@@ -84,7 +89,8 @@ class Intake:
             ):
                 metrics.DUPLICATES_SEQUENCE.inc()
                 continue
-            self.hub.broadcast(channel, event_frame(channel, body))
+            with tracing.span("realtime", f"push {channel}", attributes={"channel": channel}):
+                self.hub.broadcast(channel, event_frame(channel, body))
 
     async def reach(self, source: str, sequence: int) -> None:
         """Return once this replica has read ``sequence`` of ``source`` (wrap in a timeout)."""

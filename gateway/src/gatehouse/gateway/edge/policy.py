@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 from urllib.parse import parse_qs
 
+from gatehouse.common import tracing
 from gatehouse.common.errors import (
     BadRequest,
     Forbidden,
@@ -99,6 +100,19 @@ class EdgePolicy:
             return receive
         await self.identify(ex)
         receive = await self.limit(ex, receive)
+        self.authorize(ex)
+        self.check_body(ex)
+        return receive
+
+    async def admit_traced(self, ex: Exchange, receive: Receive) -> Receive:
+        """``admit``, with a span for each stage that waits on something (auth, rate limit)."""
+        self.route(ex)
+        if ex.preflight:
+            return receive
+        with tracing.span("gateway", "auth"):
+            await self.identify(ex)
+        with tracing.span("gateway", "rate limit"):
+            receive = await self.limit(ex, receive)
         self.authorize(ex)
         self.check_body(ex)
         return receive

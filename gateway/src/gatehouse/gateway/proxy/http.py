@@ -18,7 +18,9 @@ from http import HTTPStatus
 from urllib.parse import quote
 
 import aiohttp
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from gatehouse.common import tracing
 from gatehouse.common.errors import BadRequest, PayloadTooLarge, UpstreamError
 from gatehouse.common.types import Receive, Send
 from gatehouse.gateway.config import Route
@@ -52,6 +54,7 @@ _CODES = {
     504: "upstream_timeout",
 }
 _DROPPED = HOP_BY_HOP | {b"date", b"server"}
+_TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 class ClientGone(Exception):
@@ -66,7 +69,9 @@ class HttpProxy:
         self.table = table
         self.max_body = max_body_bytes
 
-    async def __call__(self, ex: Exchange, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, ex: Exchange, receive: Receive, send: Send, *, traced: bool = False
+    ) -> None:
         route = ex.route
         assert route is not None
         upstream = self.upstreams[route.upstream]
@@ -74,10 +79,14 @@ class HttpProxy:
         body = _Body(receive, self.max_body, gzip=_gzip(ex)) if ex.has_body else None
         headers = upstream_headers(ex, body is not None and body.gzip)
         observe = upstream_observer(route.prefix, upstream.name)
+        target = target_path(route, ex)
         try:
-            response = await upstream.request(
-                method, target_path(route, ex), headers, body.chunks() if body else None
-            )
+            if traced:
+                response = await _traced_request(upstream, method, target, headers, body)
+            else:
+                response = await upstream.request(
+                    method, target, headers, body.chunks() if body else None
+                )
         except UpstreamError as exc:
             if body is not None and body.error is not None:
                 raise body.error from None
@@ -170,6 +179,30 @@ class HttpProxy:
         if as_is is not None and as_is.upstream == upstream.name:
             return text.encode("latin-1")
         return (strip + text).encode("latin-1")
+
+
+async def _traced_request(
+    upstream: UpstreamPool,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: _Body | None,
+) -> aiohttp.ClientResponse:
+    """The upstream call as a CLIENT span, whose context the upstream gets as its parent
+    (the client's own ``traceparent`` and ``tracestate`` replaced)."""
+    attributes = {
+        "http.request.method": method,
+        "gatehouse.upstream": upstream.name,
+        "url.path": target.split("?", 1)[0],
+    }
+    with tracing.span("gateway", method, kind=SpanKind.CLIENT, attributes=attributes) as span:
+        headers = [h for h in headers if h[0] not in _TRACE_HEADERS]
+        headers += tracing.inject({}).items()
+        response = await upstream.request(method, target, headers, body.chunks() if body else None)
+        span.set_attribute("http.response.status_code", response.status)
+        if response.status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        return response
 
 
 def target_path(route: Route, ex: Exchange) -> str:

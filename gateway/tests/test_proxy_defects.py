@@ -104,6 +104,21 @@ async def test_allow_lists_what_the_gateway_answers(start_gateway, issuer, upstr
     assert upstream_405.headers["allow"] == "GET, HEAD, POST"  # TRACE is never routed
 
 
+async def test_a_405_allows_the_resources_methods_not_the_route_groups(
+    start_gateway, issuer, upstream, http
+) -> None:
+    async with start_gateway(config_for(upstream.url)) as url:
+        collection = await http.options(url + AUTHORS)
+        item = await http.options(url + AUTHORS + "/42")
+        undocumented = await http.options(url + AUTHORS + "/42/nowhere/known")
+    assert collection.status_code == item.status_code == 405
+    # The upstream's OpenAPI: /v1/authors has GET and POST, /v1/authors/{id} GET, PUT,
+    # DELETE and TRACE (which no route passes).
+    assert collection.headers["allow"] == "GET, HEAD, POST"
+    assert item.headers["allow"] == "GET, HEAD, PUT, DELETE"
+    assert undocumented.headers["allow"] == "GET, HEAD, POST, PUT, PATCH, DELETE"
+
+
 async def test_upstream_problems_name_the_public_path_and_a_word_code(
     start_gateway, issuer, upstream, http
 ) -> None:

@@ -191,6 +191,7 @@ class Gateway:
             name: old[name] if name in old and old[name].config == up else UpstreamPool(name, up)
             for name, up in config.upstreams.items()
         }
+        docs = ApiDocuments(config, pools)
         stage = EdgeStage(
             config,
             verifier=res.verifier,
@@ -199,7 +200,8 @@ class Gateway:
             revocations=res.revocations,
             upstreams=pools,
             live=res.live,
-            endpoints=self._endpoints(ApiDocuments(config, pools)),
+            endpoints=self._endpoints(docs),
+            resource_methods=docs.methods_of,
         )
         res.upstreams = pools
         self.config, self.stage = config, stage

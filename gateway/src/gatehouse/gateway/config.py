@@ -28,7 +28,7 @@ from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.settings import check_url
 
 _METHOD = re.compile(r"^[A-Z]+$")
-_ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class _Model(BaseModel):
@@ -199,12 +199,10 @@ class Route(_Model):
 
     def allowed_methods(self) -> tuple[str, ...]:
         """The methods this route answers, HEAD wherever GET is, in a stable order."""
-        named = set(self.methods if self.methods is not None else self.roles or _ALL_METHODS)
+        named = set(self.methods if self.methods is not None else self.roles or ALL_METHODS)
         if "GET" in named:
             named.add("HEAD")
-        return tuple(m for m in _ALL_METHODS if m in named) + tuple(
-            sorted(named - set(_ALL_METHODS))
-        )
+        return tuple(m for m in ALL_METHODS if m in named) + tuple(sorted(named - set(ALL_METHODS)))
 
     def allows(self, method: str) -> bool:
         return method in self.allowed_methods()

@@ -8,6 +8,10 @@ bearer scheme, and adds the errors the gateway itself answers (401, 403, 413, 41
 document with the gateway as its server. ``/docs`` is Swagger UI on the merged
 document. Upstream documents are fetched on demand and kept for ``TTL`` seconds;
 an upstream that cannot be reached is left out (and listed in ``x-missing``).
+
+The merged document also says which methods each public resource has: a ``405``
+of the gateway's own lists those in ``Allow`` (:meth:`ApiDocuments.methods_of`),
+not every method its route group accepts on any path.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 
-from gatehouse.gateway.config import GatewayConfig, Route
+from gatehouse.gateway.config import ALL_METHODS, GatewayConfig, Route
 from gatehouse.gateway.edge.policy import RouteTable
 from gatehouse.gateway.proxy.upstream import UpstreamPool
 
@@ -73,6 +79,18 @@ class ApiDocuments:
         self.table = RouteTable(config.routes)
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = asyncio.Lock()
+        self._resources: Sequence[tuple[re.Pattern[str], tuple[str, ...]]] = ()
+        self._resources_at = -TTL
+
+    async def methods_of(self, path: str) -> tuple[str, ...] | None:
+        """The methods the public resource at ``path`` has (HEAD with GET), as the
+        upstreams' documents say; None when no document describes it."""
+        if time.monotonic() - self._resources_at >= TTL:
+            await self.openapi()
+        for pattern, methods in self._resources:
+            if pattern.fullmatch(path):
+                return methods
+        return None
 
     async def fetch(self, upstream: str, path: str) -> dict[str, Any] | None:
         key = f"{upstream}{path}"
@@ -111,6 +129,7 @@ class ApiDocuments:
             self._merge(merged, name, document)
         if missing:
             merged["x-missing"] = missing
+        self._resources, self._resources_at = _resources(merged["paths"]), time.monotonic()
         return merged
 
     def _merge(self, merged: dict[str, Any], upstream: str, document: dict[str, Any]) -> None:
@@ -157,6 +176,18 @@ class ApiDocuments:
                     server["host"] = base.split("//", 1)[-1]
                 server["pathname"] = routes[0].prefix
         return document
+
+
+def _resources(paths: dict[str, Any]) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+    """Each public path template as a pattern, with the methods it has."""
+    table = []
+    for path, item in paths.items():
+        named = {m.upper() for m in item if m in _METHODS}
+        if "GET" in named:
+            named.add("HEAD")
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^}/]*\}", path))
+        table.append((re.compile(pattern), tuple(m for m in ALL_METHODS if m in named)))
+    return table
 
 
 def _decorate(operation: dict[str, Any], route: Route, method: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ refused callers are limited per client address too (token guessing costs quota).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 from urllib.parse import parse_qs
 
@@ -43,6 +43,10 @@ class Verifier(Protocol):
 
 class Revocations(Protocol):
     def is_revoked(self, principal: Principal) -> bool: ...
+
+
+# The methods the public resource at a path has (the upstreams' OpenAPI), or None.
+ResourceMethods = Callable[[str], Awaitable[tuple[str, ...] | None]]
 
 
 class RouteTable:
@@ -80,8 +84,10 @@ class EdgePolicy:
         verifier: Verifier,
         limiter: RateLimiter,
         revocations: Revocations,
+        resource_methods: ResourceMethods | None = None,
     ) -> None:
         self.config = config
+        self.resource_methods = resource_methods
         self.table = RouteTable(config.routes)
         self.verifier = verifier
         self.limiter = limiter
@@ -95,7 +101,10 @@ class EdgePolicy:
 
         A CORS preflight stops after ``route`` (``ex.preflight``): the gateway answers it.
         """
-        self.route(ex)
+        try:
+            self.route(ex)
+        except MethodNotAllowed:
+            raise MethodNotAllowed(await self.allowed(ex)) from None
         if ex.preflight:
             return receive
         await self.identify(ex)
@@ -106,7 +115,10 @@ class EdgePolicy:
 
     async def admit_traced(self, ex: Exchange, receive: Receive) -> Receive:
         """``admit``, with a span for each stage that waits on something (auth, rate limit)."""
-        self.route(ex)
+        try:
+            self.route(ex)
+        except MethodNotAllowed:
+            raise MethodNotAllowed(await self.allowed(ex)) from None
         if ex.preflight:
             return receive
         with tracing.span("gateway", "auth"):
@@ -143,6 +155,18 @@ class EdgePolicy:
             raise UpgradeRequired("this route accepts WebSocket connections only")
         if not route.allows(ex.method):
             raise MethodNotAllowed(route.allowed_methods())
+
+    async def allowed(self, ex: Exchange) -> tuple[str, ...]:
+        """A 405's ``Allow``: the methods of the resource at this path (RFC 9110 §15.5.6),
+        as the upstream's OpenAPI says, that the route passes; the route's when unknown."""
+        assert ex.route is not None
+        route_methods = ex.route.allowed_methods()
+        if self.resource_methods is None:
+            return route_methods
+        resource = await self.resource_methods(ex.path)
+        if resource is None:
+            return route_methods
+        return tuple(m for m in resource if m in route_methods)
 
     def _cors(self, ex: Exchange, route: Route, cors: Cors) -> None:
         origin = ex.origin or b""

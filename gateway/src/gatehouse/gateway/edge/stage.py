@@ -30,7 +30,7 @@ from gatehouse.common.logging import request_id_var
 from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.gateway.config import GatewayConfig
 from gatehouse.gateway.edge.exchange import Exchange
-from gatehouse.gateway.edge.policy import EdgePolicy, Revocations, Verifier
+from gatehouse.gateway.edge.policy import EdgePolicy, ResourceMethods, Revocations, Verifier
 from gatehouse.gateway.edge.response import Responder
 from gatehouse.gateway.proxy.http import HttpProxy
 from gatehouse.gateway.proxy.upstream import UpstreamPool
@@ -60,10 +60,11 @@ class EdgeStage:
         upstreams: dict[str, UpstreamPool],
         live: LiveSockets,
         endpoints: dict[str, Endpoint],
+        resource_methods: ResourceMethods | None = None,
     ) -> None:
         self.config = config
         self.limiter = RateLimiter(store, config.rate_limits, fail_open=fail_open)
-        self.policy = EdgePolicy(config, verifier, self.limiter, revocations)
+        self.policy = EdgePolicy(config, verifier, self.limiter, revocations, resource_methods)
         self.upstreams = upstreams
         self.http = HttpProxy(upstreams, self.policy.table, config.limits.max_body_bytes)
         self.websocket = WebSocketProxy(upstreams, self.policy, config, live)

@@ -11,6 +11,9 @@
   accepted and closed with ``1013`` (try again later), or ``1012`` when the
   upstream answered 503 (restarting/draining), with a reason: browsers cannot
   read an HTTP status of a failed handshake.
+* When the upstream's connection is lost without a close frame (the process died,
+  its host went away), the client is closed with ``1012`` (service restart) and a
+  reason, never 1006/1011: the client reconnects, to another replica or the restarted one.
 * Text stays text, binary stays binary; a close from either side closes the other
   with the same code and reason; a frame over the limit closes both (1009).
 * A socket whose session is revoked is closed (1008 ``session revoked``).
@@ -131,7 +134,7 @@ class WebSocketProxy:
         if not accepted:
             await send({"type": "websocket.accept", "subprotocol": ws.subprotocol})
         ex.passed = []  # an idle socket may live for hours: keep no copy of the headers
-        pipe = _Pipe(receive, send, ws, self.limits.max_ws_frame_bytes, principal)
+        pipe = _Pipe(receive, send, ws, self.limits.max_ws_frame_bytes, principal, upstream.name)
         self.live.add(pipe)
         WS_CONNECTIONS.inc()
         try:
@@ -139,7 +142,7 @@ class WebSocketProxy:
                 await ws.send(first.get("text") or first.get("bytes") or b"")
             await pipe.run()
         except ConnectionClosed:
-            await pipe.close_client(*_close_of_ws(ws))
+            await pipe.close_client(*_close_of_ws(ws, upstream.name))
         finally:
             WS_CONNECTIONS.dec()
             self.live.remove(pipe)
@@ -228,7 +231,7 @@ class _Pipe:
     """Both directions of one proxied connection: this task reads the client, one task
     reads the upstream (the fewest tasks per idle socket)."""
 
-    __slots__ = ("client_closed", "max_bytes", "principal", "receive", "send", "ws")
+    __slots__ = ("client_closed", "max_bytes", "principal", "receive", "send", "upstream", "ws")
 
     def __init__(
         self,
@@ -237,7 +240,9 @@ class _Pipe:
         ws: ClientConnection,
         max_bytes: int,
         principal: Principal,
+        upstream: str,
     ) -> None:
+        self.upstream = upstream
         self.receive = receive
         self.send = send
         self.ws = ws
@@ -294,7 +299,7 @@ class _Pipe:
                 await self.send({"type": "websocket.send", key: data})
         except ConnectionClosed:
             pass
-        await self.close_client(*_close_of_ws(self.ws))
+        await self.close_client(*_close_of_ws(self.ws, self.upstream))
 
     async def close_client(self, code: int, reason: str) -> None:
         if self.client_closed:
@@ -308,11 +313,12 @@ async def _close(send: Send, code: int, reason: str) -> None:
         await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
 
 
-def _close_of_ws(ws: ClientConnection) -> tuple[int, str]:
+def _close_of_ws(ws: ClientConnection, upstream: str) -> tuple[int, str]:
+    """The close to give the client: the upstream's own, or 1012 when it just vanished."""
     protocol = ws.protocol
     frame: Any = protocol.close_rcvd if protocol.close_rcvd is not None else protocol.close_sent
     if frame is None:
-        return 1011, "upstream connection lost"
+        return RESTARTING, f"{upstream} connection lost, reconnect"
     return _sendable(frame.code), frame.reason
 
 

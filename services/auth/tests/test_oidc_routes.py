@@ -17,9 +17,23 @@ async def password_grant(client: httpx.AsyncClient, username: str, **extra: str)
     return await client.post(f"{OIDC}/token", data={"password": DEMO_PASSWORD, **form, **extra})
 
 
+# OpenID Connect Discovery 1.0 §3: REQUIRED provider metadata.
+DISCOVERY_REQUIRED = {
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "response_types_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+}
+
+
 async def test_discovery_points_at_this_issuer(client: httpx.AsyncClient) -> None:
     doc = (await client.get("/realms/gatehouse/.well-known/openid-configuration")).json()
+    assert doc.keys() >= DISCOVERY_REQUIRED
     assert doc["issuer"] == "http://127.0.0.1:8003/realms/gatehouse"
+    assert doc["authorization_endpoint"] == f"{doc['issuer']}/protocol/openid-connect/auth"
     assert doc["jwks_uri"] == f"{doc['issuer']}/protocol/openid-connect/certs"
     assert doc["token_endpoint"].endswith("/protocol/openid-connect/token")
 
@@ -83,15 +97,44 @@ async def test_an_unknown_client_is_invalid_client_401(client: httpx.AsyncClient
 
 async def test_an_unsupported_grant_or_missing_field_is_400(client: httpx.AsyncClient) -> None:
     grant = await client.post(
-        f"{OIDC}/token", data={"grant_type": "client_credentials", "client_id": "gatehouse"}
+        f"{OIDC}/token", data={"grant_type": "authorization_code", "client_id": "gatehouse"}
     )
     missing = await client.post(f"{OIDC}/token", data={"client_id": "gatehouse"})
     assert (grant.status_code, grant.json()["error"]) == (400, "unsupported_grant_type")
     assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
 
 
-async def test_userinfo_until_logout(client: httpx.AsyncClient) -> None:
+async def test_a_public_client_has_no_service_account(client: httpx.AsyncClient) -> None:
+    grant = await client.post(
+        f"{OIDC}/token", data={"grant_type": "client_credentials", "client_id": "gatehouse"}
+    )
+    assert (grant.status_code, grant.json()["error"]) == (400, "unauthorized_client")
+
+
+async def test_userinfo_refuses_a_token_without_the_openid_scope(
+    client: httpx.AsyncClient,
+) -> None:
     tokens = (await password_grant(client, "viewer")).json()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    response = await client.get(f"{OIDC}/userinfo", headers=bearer)
+    assert response.status_code == 403
+    assert response.json()["error"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+async def test_the_authorization_endpoint_serves_no_browser_flow(
+    client: httpx.AsyncClient,
+) -> None:
+    doc = (await client.get("/realms/gatehouse/.well-known/openid-configuration")).json()
+    query = {"response_type": "code", "redirect_uri": "https://evil.example/"}
+    response = await client.get(doc["authorization_endpoint"], params=query)
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_response_type"
+    assert "location" not in response.headers
+
+
+async def test_userinfo_until_logout(client: httpx.AsyncClient) -> None:
+    tokens = (await password_grant(client, "viewer", scope="openid")).json()
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     info = (await client.get(f"{OIDC}/userinfo", headers=bearer)).json()
     assert info["sub"] == subject_for("viewer")

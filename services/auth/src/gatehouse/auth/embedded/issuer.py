@@ -18,7 +18,7 @@ import jwt
 from gatehouse.auth.embedded.keys import ALGORITHM, SigningKey
 from gatehouse.auth.embedded.lockout import LoginThrottle
 from gatehouse.auth.embedded.sessions import Clock, RefreshOutcome, Session, SessionStore
-from gatehouse.auth.embedded.users import User, UserDirectory
+from gatehouse.auth.embedded.users import User, UserDirectory, subject_for
 
 DEFAULT_SCOPES = ("profile", "email")
 _REFRESH_ERRORS = {
@@ -83,18 +83,34 @@ class Issuer:
         base = f"{self.config.issuer}/protocol/openid-connect"
         return {
             "issuer": self.config.issuer,
+            # Required by OIDC Discovery; it refuses every browser flow (direct grants only).
+            "authorization_endpoint": f"{base}/auth",
             "token_endpoint": f"{base}/token",
             "userinfo_endpoint": f"{base}/userinfo",
             "end_session_endpoint": f"{base}/logout",
             "jwks_uri": f"{base}/certs",
             "introspection_endpoint": f"{base}/token/introspect",
-            "grant_types_supported": ["password", "refresh_token"],
-            "response_types_supported": ["token"],
+            "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+            # RFC 8414's "none": the authorization endpoint hands out neither code nor token.
+            "response_types_supported": ["none"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "token_endpoint_auth_methods_supported": ["client_secret_post"],
             "scopes_supported": ["openid", *DEFAULT_SCOPES],
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "preferred_username"],
+            "userinfo_signing_alg_values_supported": ["none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_post"],
+        }
+
+    def realm(self) -> dict[str, Any]:
+        """Keycloak's realm page (``GET /realms/<realm>``), which python-keycloak's
+        ``public_key()`` reads: the current signing key as base64 DER."""
+        return {
+            "realm": self.config.issuer.rsplit("/", 1)[-1],
+            "public_key": self.key.public_key_der(),
+            "token-service": f"{self.config.issuer}/protocol/openid-connect",
+            "account-service": f"{self.config.issuer}/account",
+            "tokens-not-before": 0,
         }
 
     def jwks(self) -> dict[str, Any]:
@@ -124,6 +140,49 @@ class Issuer:
         )
         return self._token_response(user, session, refresh)
 
+    def client_credentials_grant(self, scope: str = "") -> dict[str, Any]:
+        """The client's own service account (Keycloak's "service accounts roles").
+
+        As Keycloak: only a confidential client, no refresh token and no session, so
+        the token lives until it expires; ``check_client`` has verified the secret.
+        """
+        if not self.config.client_secret:
+            raise OAuthError(
+                "unauthorized_client", "Public client not allowed to retrieve service account"
+            )
+        scopes = _scope(scope)
+        claims = self._service_account_claims(int(self._clock()))
+        access = {**claims, "aud": [self.config.client_id, "account"], "typ": "Bearer"}
+        response: dict[str, Any] = {
+            "access_token": self.key.sign(
+                {**access, "realm_access": {"roles": []}, "scope": scopes}
+            ),
+            "expires_in": self.config.access_ttl,
+            "refresh_expires_in": 0,
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+            "scope": scopes,
+        }
+        if "openid" in scopes.split():
+            response["id_token"] = self.key.sign(
+                {**claims, "aud": self.config.client_id, "typ": "ID"}
+            )
+        return response
+
+    def _service_account_claims(self, now: int) -> dict[str, Any]:
+        account = f"service-account-{self.config.client_id}"  # Keycloak's name for it
+        return {
+            "exp": now + self.config.access_ttl,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+            "iss": self.config.issuer,
+            "sub": subject_for(account),
+            "azp": self.config.client_id,
+            "client_id": self.config.client_id,
+            "preferred_username": account,
+            "email_verified": False,
+        }
+
     async def refresh_grant(self, refresh_token: str) -> dict[str, Any]:
         rotation = await self.sessions.rotate(refresh_token, self.config.client_id)
         session = rotation.session
@@ -147,14 +206,19 @@ class Issuer:
             claims = self.key.verify(token, issuer=self.config.issuer)
         except jwt.PyJWTError:
             raise invalid_token() from None
-        if claims.get("typ") != "Bearer" or not await self.sessions.get_active(
-            str(claims.get("sid"))
-        ):
+        if claims.get("typ") != "Bearer":
+            raise invalid_token()
+        # Only service-account tokens (client credentials) have no session; a user's
+        # token always names its session, which must still be live.
+        if "sid" in claims and not await self.sessions.get_active(str(claims["sid"])):
             raise invalid_token()
         return claims
 
     async def userinfo(self, token: str) -> dict[str, Any]:
+        """OIDC userinfo: only for tokens granted the ``openid`` scope (as Keycloak 23+)."""
         claims = await self.verify_access_token(token)
+        if "openid" not in str(claims.get("scope", "")).split():
+            raise OAuthError("insufficient_scope", "Missing openid scope", 403)
         return {
             "sub": claims["sub"],
             "email_verified": False,

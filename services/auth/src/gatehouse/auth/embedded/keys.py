@@ -58,6 +58,13 @@ class SigningKey:
         """The public key as Keycloak's JWKS lists it."""
         return {**self.public_jwk, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
 
+    def public_key_der(self) -> str:
+        """The public key as Keycloak's realm page shows it: base64 SubjectPublicKeyInfo."""
+        der = self._private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(der).decode()
+
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._private, algorithm=ALGORITHM, headers={"kid": self.kid})
 

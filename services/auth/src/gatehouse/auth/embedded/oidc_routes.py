@@ -37,9 +37,9 @@ def oauth_error_response(error: OAuthError) -> Response:
     headers = dict(NO_STORE)
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
-    if error.error == "invalid_token":
+    if error.error in ("invalid_token", "insufficient_scope"):  # RFC 6750 §3
         headers["WWW-Authenticate"] = (
-            f'Bearer realm="gatehouse", error="invalid_token", '
+            f'Bearer realm="gatehouse", error="{error.error}", '
             f'error_description="{error.description}"'
         )
     return JSONResponse(error.body(), error.status, headers=headers)
@@ -67,6 +67,11 @@ def _client(issuer: Issuer, form: FormData) -> None:
     )
 
 
+@router.get("")
+async def realm(issuer: IssuerDep) -> dict[str, Any]:
+    return issuer.realm()
+
+
 @router.get("/.well-known/openid-configuration")
 async def discovery(issuer: IssuerDep) -> dict[str, Any]:
     return issuer.discovery()
@@ -90,9 +95,21 @@ async def token(request: Request, issuer: IssuerDep) -> Response:
         )
     elif grant == "refresh_token":
         body = await issuer.refresh_grant(_field(form, "refresh_token"))
+    elif grant == "client_credentials":
+        body = issuer.client_credentials_grant(_field(form, "scope", required=False))
     else:
         raise OAuthError("unsupported_grant_type", f"Unsupported grant_type: {grant[:64]}")
     return JSONResponse(body, headers=NO_STORE)
+
+
+@router.api_route(f"{OIDC}/auth", methods=["GET", "POST"])
+async def authorization(issuer: IssuerDep) -> Response:
+    """The authorization endpoint that discovery must name: no browser flow is served
+    here, and nothing is redirected (a ``redirect_uri`` here is unchecked)."""
+    raise OAuthError(
+        "unsupported_response_type",
+        "Only direct grants (password, refresh_token, client_credentials) are served",
+    )
 
 
 @router.api_route(f"{OIDC}/userinfo", methods=["GET", "POST"])

@@ -77,6 +77,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture
+def postgres_database_url(shared_postgres_url: str) -> str:
+    """The session's PostgreSQL, emptied: for tests that need several processes' worth of
+    replicas on one database (SQLite is one process's file)."""
+    asyncio.run(_empty(shared_postgres_url))
+    return shared_postgres_url
+
+
 async def _empty(url: str) -> None:
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     try:

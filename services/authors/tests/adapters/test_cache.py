@@ -187,5 +187,7 @@ async def _status(client: httpx.AsyncClient, url: str, auth: Auth) -> Any:
 
 async def _eventually(read: Callable[[], Any], expected: Any, within: float = 5.0) -> None:
     async with asyncio.timeout(within):
-        while await read() != expected:
+        while True:
+            if await read() == expected:
+                return
             await asyncio.sleep(0.02)

@@ -345,3 +345,23 @@ async def test_unknown_paths_and_malformed_ids_are_404(
     problem(await client.get("/v1/authors/not-a-uuid", headers=auth("admin")), 404, "not_found")
     missing = "/v1/authors/00000000-0000-4000-8000-000000000000"
     problem(await client.get(missing, headers=auth("admin")), 404, "author_not_found")
+
+
+async def test_the_audit_names_the_client_behind_a_chain_of_trusted_proxies(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    # The ASGI peer is 127.0.0.1 (a trusted proxy by default); so is the last hop it
+    # names: the client is the right-most hop that is not a proxy of ours.
+    chain = {"X-Forwarded-For": "192.0.2.66, 203.0.113.5, 127.0.0.2"}
+    created = await make_with(client, {**auth("admin"), **chain}, "Ursula")
+
+    audit = await client.get(
+        "/v1/audit", params={"entity_id": created["id"]}, headers=auth("view-audit-logs")
+    )
+    assert [r["client_ip"] for r in audit.json()["data"]] == ["203.0.113.5"]
+
+
+async def make_with(client: httpx.AsyncClient, headers: dict[str, str], name: str) -> Any:
+    created = await client.post("/v1/authors", json={"name": name}, headers=headers)
+    assert created.status_code == 201, created.text
+    return created.json()

@@ -8,7 +8,6 @@ the client address and user agent, and the ``Idempotency-Key``.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from gatehouse.authors.service_layer.errors import InvalidParameter
 from gatehouse.authors.service_layer.messagebus import authorize
 from gatehouse.common.errors import Unauthorized
 from gatehouse.common.logging import request_id_var
+from gatehouse.common.requests import TrustedPeers
 
 TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
@@ -54,7 +54,7 @@ def caller(message_type: type[Any]) -> Callable[..., Awaitable[RequestContext]]:
             principal,
             request_id=request_id_var.get() or secrets.token_hex(16),
             traceparent=traceparent(request, trusted),
-            client_ip=client_ip(request, trusted),
+            client_ip=client_ip(request, services.trusted),
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
         )
         authorize(found, services.messagebus.roles(message_type))
@@ -98,22 +98,11 @@ def traceparent(request: Request, trusted: bool) -> str:
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
-def client_ip(request: Request, trusted: bool) -> str | None:
-    """The client's address: from a trusted proxy (``GATEHOUSE_TRUSTED_PROXIES``), the
-    right-most ``X-Forwarded-For`` hop it added; else the peer itself."""
-    peer = request.client.host if request.client else None
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    if trusted and hops and _address(hops[-1]):
-        return hops[-1]
-    return peer
-
-
-def _address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+def client_ip(request: Request, trusted: TrustedPeers) -> str | None:
+    """The kit's answer (the right-most ``X-Forwarded-For`` hop that is not a trusted
+    proxy, or the peer), cut to what the audit column holds."""
+    found = trusted.client_ip(request.scope)
+    return None if found == "unknown" else found[:64]
 
 
 async def reject_unknown_query(request: Request) -> None:

@@ -91,6 +91,28 @@ async def test_the_event_and_its_audit_entry_are_in_the_same_transaction(
     )
 
 
+async def test_a_refused_write_is_audited_and_never_becomes_an_event(
+    messagebus: MessageBus, engine: AsyncEngine
+) -> None:
+    await create(messagebus, "Ted Chiang")
+    with pytest.raises(DuplicateAuthorName):
+        await create(messagebus, "ted chiang", user="mallory", client_ip="198.51.100.9")
+
+    page = await messagebus.handle(messages.ListAudit(outcome="refused"), ctx())
+    [record] = page.items
+    assert (record["actor"]["username"], record["client_ip"], record["action"]) == (
+        "mallory",
+        "198.51.100.9",
+        "created",
+    )
+    assert record["refusal"] == {
+        "status": 409,
+        "code": "duplicate_author_name",
+        "fields": ["bio", "name"],
+    }
+    assert [row["type"] for row in await rows(engine)] == ["gatehouse.author.created"]
+
+
 async def test_without_commit_neither_author_nor_event_is_kept(engine: AsyncEngine) -> None:
     async with SqlAlchemyUnitOfWork(session_factory(engine)) as uow:
         await uow.authors.add(Author.create("Never Saved"))

@@ -16,5 +16,5 @@ async def test_migrate_creates_the_schema_and_is_idempotent(empty_database_url: 
             revision = await conn.run_sync(current_revision)
     finally:
         await engine.dispose()
-    assert {"authors", "books", "outbox", "idempotency_keys"} <= tables
+    assert {"authors", "books", "outbox", "audit_refusals", "idempotency_keys"} <= tables
     assert revision == head_revision()

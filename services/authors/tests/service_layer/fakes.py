@@ -51,6 +51,7 @@ class FakeDatabase:
     authors: dict[UUID, Author] = field(default_factory=dict)
     books: dict[UUID, Book] = field(default_factory=dict)
     outbox: list[tuple[CloudEvent, AuditEntry, datetime]] = field(default_factory=list)
+    refusals: list[tuple[AuditEntry, datetime]] = field(default_factory=list)
     keys: dict[tuple[str, str], tuple[Stored, datetime]] = field(default_factory=dict)
     key_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     commits: int = 0
@@ -227,15 +228,26 @@ class FakeOutbox(AbstractOutbox):
     def __init__(self, db: FakeDatabase) -> None:
         self.db = db
         self.pending: list[tuple[CloudEvent, AuditEntry, datetime]] = []
+        self.refused: list[tuple[AuditEntry, datetime]] = []
 
     async def add(self, event: CloudEvent, entry: AuditEntry) -> None:
         self.pending.append((event, entry, datetime.now(UTC)))
 
+    async def refuse(self, entry: AuditEntry) -> None:
+        assert entry.refusal is not None
+        self.refused.append((entry, datetime.now(UTC)))
+
     async def audit(self, where: AuditFilter, limit: int) -> list[AuditRecord]:
-        records = [
-            AuditRecord(position + 1, moment, event.id, event.type, entry)
-            for position, (event, entry, moment) in enumerate(self.db.outbox)
-        ]
+        if where.refused:
+            records = [
+                AuditRecord(position + 1, moment, None, None, entry)
+                for position, (entry, moment) in enumerate(self.db.refusals)
+            ]
+        else:
+            records = [
+                AuditRecord(position + 1, moment, event.id, event.type, entry)
+                for position, (event, entry, moment) in enumerate(self.db.outbox)
+            ]
         return [r for r in reversed(records) if _audit_matches(r, where)][:limit]
 
 
@@ -317,12 +329,13 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.books.flush()
         self.idempotency.flush()
         self.db.outbox += self.outbox.pending
-        self.outbox.pending = []
+        self.db.refusals += self.outbox.refused
+        self.outbox.pending, self.outbox.refused = [], []
         self.idempotency.pending.clear()
         self.db.commits += 1
 
     async def rollback(self) -> None:
-        self.outbox.pending = []
+        self.outbox.pending, self.outbox.refused = [], []
         self.idempotency.pending.clear()
         for repository in (self.authors, self.books):
             repository.working.clear()

@@ -82,7 +82,49 @@ async def test_roles_are_checked_by_the_bus(bus_db: tuple[MessageBus, FakeDataba
         await bus.handle(commands.CreateAuthor("X"), ctx("get-authors"))
     with pytest.raises(Unauthorized):
         await bus.handle(commands.CreateAuthor("X"), RequestContext(principal=None))
-    assert db.commits == 0
+    assert (db.authors, db.outbox) == ({}, [])
+    # The refusal is audited (who tried what); the anonymous caller has no one to name.
+    [(entry, _)] = db.refusals
+    assert (entry.actor_username, entry.action, entry.entity_type) == (
+        "editor",
+        "created",
+        "author",
+    )
+    assert entry.refusal is not None
+    assert (entry.refusal.status, entry.refusal.code) == (403, "forbidden")
+    assert entry.refusal.fields == ("bio", "name")
+
+
+async def test_refused_writes_are_audited_with_who_what_and_why(
+    bus_db: tuple[MessageBus, FakeDatabase],
+) -> None:
+    bus, _ = bus_db
+    author = await create(bus, "Octavia Butler")
+    target = uuid.UUID(author["id"])
+    tries = [
+        (commands.CreateAuthor("octavia butler"), DuplicateAuthorName),
+        (commands.PatchAuthor(target, {"bio": "x"}, if_match=7), StaleVersion),
+        (commands.DeleteAuthor(uuid.uuid4()), AuthorNotFound),
+    ]
+    for command, error in tries:
+        with pytest.raises(error):
+            await bus.handle(command, ctx("admin", user="mallory", client_ip="198.51.100.9"))
+
+    page = await bus.handle(messages.ListAudit(outcome="refused", actor="mallory"), ADMIN)
+    assert [
+        (r["action"], r["refusal"]["status"], r["refusal"]["code"], r["refusal"]["fields"])
+        for r in reversed(page.items)
+    ] == [
+        ("created", 409, "duplicate_author_name", ["bio", "name"]),
+        ("updated", 412, "precondition_failed", ["bio"]),
+        ("deleted", 404, "author_not_found", []),
+    ]
+    assert page.items[1]["entity_id"] == author["id"]
+    assert {(r["client_ip"], r["outcome"], r["event"]) for r in page.items} == {
+        ("198.51.100.9", "refused", None)
+    }
+    succeeded = await bus.handle(messages.ListAudit(), ADMIN)
+    assert [r["outcome"] for r in succeeded.items] == ["succeeded"]  # the create only
 
 
 async def test_a_name_that_only_looks_different_is_a_conflict_and_commits_nothing(
@@ -95,7 +137,7 @@ async def test_a_name_that_only_looks_different_is_a_conflict_and_commits_nothin
         await create(bus, "octavia  butler\u200b")
 
     assert caught.value.status == 409
-    assert (db.commits, len(db.outbox)) == (1, 1)
+    assert (len(db.authors), len(db.outbox), len(db.refusals)) == (1, 1, 1)  # audited only
 
 
 async def test_patch_and_replace_bump_the_version_and_publish_what_changed(

@@ -365,3 +365,31 @@ async def make_with(client: httpx.AsyncClient, headers: dict[str, str], name: st
     created = await client.post("/v1/authors", json={"name": name}, headers=headers)
     assert created.status_code == 201, created.text
     return created.json()
+
+
+async def test_refused_writes_are_audited_whoever_refused_them(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    author = await make(client, auth, "Ursula")
+    url = f"/v1/authors/{author['id']}"
+    viewer = {**auth("get-authors"), "User-Agent": "probe/1"}
+
+    await client.delete(url, headers=viewer)  # 403 at the route
+    await client.patch(url, json={"name": 5}, headers=auth("admin"))  # 422 of the schema
+    await client.patch(url, json={"bio": "x"}, headers={**auth("admin"), "If-Match": '"9"'})
+
+    audit = await client.get(
+        "/v1/audit", params={"outcome": "refused"}, headers=auth("view-audit-logs")
+    )
+    assert audit.status_code == 200, audit.text
+    assert [
+        (r["action"], r["entity_id"], r["refusal"]["status"], r["refusal"]["fields"])
+        for r in reversed(audit.json()["data"])
+    ] == [
+        ("deleted", author["id"], 403, []),
+        ("updated", author["id"], 422, ["name"]),
+        ("updated", author["id"], 412, ["bio"]),
+    ]
+    assert audit.json()["data"][-1]["user_agent"] == "probe/1"
+    changes = await client.get("/v1/audit", headers=auth("view-audit-logs"))
+    assert [r["outcome"] for r in changes.json()["data"]] == ["succeeded"]

@@ -131,6 +131,30 @@ outbox = Table(
     Index("ix_outbox_created_at", "created_at"),
 )
 
+# Writes that were refused: who tried what, and why (the audit trail; never events).
+audit_refusals = Table(
+    "audit_refusals",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("entity_type", String(32), nullable=False),
+    Column("entity_id", String(64), nullable=True),  # none for a refused create
+    Column("action", String(16), nullable=False),
+    Column("actor_subject", String(255), nullable=True),
+    Column("actor_username", String(255), nullable=True),
+    Column("actor_roles", Payload, nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("client_ip", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("traceparent", String(55), nullable=True),
+    Column("status", Integer(), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("fields", Payload, nullable=True),
+    Index("ix_audit_refusals_entity", "entity_type", "entity_id", "id"),
+    Index("ix_audit_refusals_actor", "actor_username", "id"),
+    Index("ix_audit_refusals_created_at", "created_at"),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

@@ -1,9 +1,11 @@
 """The transactional outbox: written with each change, read and stamped by the relay.
 
 Every row is an event *and* an audit record (who, from where, what changed), so
-the audit trail is exactly the set of changes that were committed. Nothing
-updates a row except the relay stamping ``sent_at``/``sequence``, and nothing
-deletes one: the trail is append-only.
+the audit trail of changes is exactly the set of changes that were committed.
+Writes that were refused (403, 404, 409, 412, 422...) are audited too, in their
+own table ``audit_refusals``: who tried what, and why it was refused; they are
+never events. Nothing updates a row except the relay stamping
+``sent_at``/``sequence``, and nothing deletes one: the trail is append-only.
 
 All outbox SQL lives here. The relay works on one dedicated connection: on
 PostgreSQL that connection holds the session-level advisory lock that makes its
@@ -33,7 +35,7 @@ class AuditEntry:
     """Who changed what: the audit half of an outbox row."""
 
     entity_type: str
-    entity_id: str
+    entity_id: str | None
     action: str
     actor_subject: str | None = None
     actor_username: str | None = None
@@ -43,22 +45,34 @@ class AuditEntry:
     user_agent: str | None = None
     traceparent: str | None = None
     changes: dict[str, Any] = field(default_factory=dict)
+    refusal: Refusal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a write was refused: its status, problem code, and the fields it tried to set
+    (their names only: the values of a refused request may be what made it refused)."""
+
+    status: int
+    code: str
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """An audit entry as read back: its position, time and event."""
+    """An audit entry as read back: its position, time and event (none for a refusal)."""
 
     id: int
     occurred_at: datetime
-    event_id: str
-    event_type: str
+    event_id: str | None
+    event_type: str | None
     entry: AuditEntry
 
 
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
-    """Every field given must hold (AND); ``before`` is the keyset position (row id)."""
+    """Every field given must hold (AND); ``before`` is the keyset position (row id).
+    ``refused``: the refused attempts instead of the committed changes."""
 
     entity_type: str | None = None
     entity_id: str | None = None
@@ -67,6 +81,7 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
     before: int | None = None
+    refused: bool = False
 
 
 class AbstractOutbox(abc.ABC):
@@ -74,6 +89,10 @@ class AbstractOutbox(abc.ABC):
 
     @abc.abstractmethod
     async def add(self, event: CloudEvent, entry: AuditEntry) -> None: ...
+
+    @abc.abstractmethod
+    async def refuse(self, entry: AuditEntry) -> None:
+        """Audit a refused write (``entry.refusal`` set): never published."""
 
     @abc.abstractmethod
     async def audit(self, where: AuditFilter, limit: int) -> list[AuditRecord]:
@@ -87,11 +106,14 @@ class SqlAlchemyOutbox(AbstractOutbox):
     async def add(self, event: CloudEvent, entry: AuditEntry) -> None:
         await self.session.execute(insert(orm.outbox).values(**row_of(event, entry)))
 
+    async def refuse(self, entry: AuditEntry) -> None:
+        await self.session.execute(insert(orm.audit_refusals).values(**refusal_row(entry)))
+
     async def audit(self, where: AuditFilter, limit: int) -> list[AuditRecord]:
-        table = orm.outbox
-        stmt = select(table).where(table.c.action.is_not(None), *_audit_filters(where))
+        table = orm.audit_refusals if where.refused else orm.outbox
+        stmt = select(table).where(table.c.action.is_not(None), *_audit_filters(table, where))
         rows = await self.session.execute(stmt.order_by(table.c.id.desc()).limit(limit))
-        return [_record(row) for row in rows]
+        return [_refusal_record(row) if where.refused else _record(row) for row in rows]
 
 
 def row_of(event: CloudEvent, entry: AuditEntry) -> dict[str, Any]:
@@ -100,6 +122,23 @@ def row_of(event: CloudEvent, entry: AuditEntry) -> dict[str, Any]:
         "event_id": event.id,
         "type": event.type,
         "payload": event.model_dump(mode="json", exclude_none=True),
+        **_audit_columns(entry),
+        "changes": entry.changes,
+    }
+
+
+def refusal_row(entry: AuditEntry) -> dict[str, Any]:
+    assert entry.refusal is not None, "a refusal says why"
+    return {
+        **_audit_columns(entry),
+        "status": entry.refusal.status,
+        "code": entry.refusal.code[:64],
+        "fields": list(entry.refusal.fields),
+    }
+
+
+def _audit_columns(entry: AuditEntry) -> dict[str, Any]:
+    return {
         "created_at": datetime.now(UTC),
         "entity_type": entry.entity_type,
         "entity_id": entry.entity_id,
@@ -111,12 +150,10 @@ def row_of(event: CloudEvent, entry: AuditEntry) -> dict[str, Any]:
         "client_ip": entry.client_ip,
         "user_agent": entry.user_agent,
         "traceparent": entry.traceparent,
-        "changes": entry.changes,
     }
 
 
-def _audit_filters(where: AuditFilter) -> list[Any]:
-    table = orm.outbox
+def _audit_filters(table: Any, where: AuditFilter) -> list[Any]:
     found = []
     for column, value in (
         (table.c.entity_type, where.entity_type),
@@ -136,7 +173,16 @@ def _audit_filters(where: AuditFilter) -> list[Any]:
 
 
 def _record(row: Any) -> AuditRecord:
-    entry = AuditEntry(
+    return AuditRecord(row.id, row.created_at, row.event_id, row.type, _entry(row))
+
+
+def _refusal_record(row: Any) -> AuditRecord:
+    refusal = Refusal(row.status, row.code, tuple(row.fields or ()))
+    return AuditRecord(row.id, row.created_at, None, None, _entry(row, refusal))
+
+
+def _entry(row: Any, refusal: Refusal | None = None) -> AuditEntry:
+    return AuditEntry(
         entity_type=row.entity_type,
         entity_id=row.entity_id,
         action=row.action,
@@ -147,9 +193,9 @@ def _record(row: Any) -> AuditRecord:
         client_ip=row.client_ip,
         user_agent=row.user_agent,
         traceparent=row.traceparent,
-        changes=row.changes or {},
+        changes=(row.changes or {}) if refusal is None else {},
+        refusal=refusal,
     )
-    return AuditRecord(row.id, row.created_at, row.event_id, row.type, entry)
 
 
 @dataclass(frozen=True, slots=True)

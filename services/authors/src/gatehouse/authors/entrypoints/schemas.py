@@ -196,6 +196,12 @@ class EventRef(BaseModel):
     type: str
 
 
+class RefusalOut(BaseModel):
+    status: int = Field(description="The status the write was answered with.")
+    code: str = Field(description="The problem `code` of that answer.")
+    fields: list[str] = Field(description="The fields the request tried to set (names only).")
+
+
 class AuditRecordOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -211,9 +217,27 @@ class AuditRecordOut(BaseModel):
                     "client_ip": "203.0.113.7",
                     "user_agent": "curl/8.5.0",
                     "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                    "outcome": "succeeded",
+                    "refusal": None,
                     "event": {"id": "7d3c...", "type": "gatehouse.author.updated"},
                     "changes": {"bio": {"before": "", "after": "Wrote *Earthsea*."}},
-                }
+                },
+                {
+                    "id": "43",
+                    "occurred_at": STAMP,
+                    "action": "deleted",
+                    "entity_type": "author",
+                    "entity_id": AUTHOR_ID,
+                    "actor": {"subject": "9c2e...", "username": "viewer", "roles": ["viewer"]},
+                    "request_id": "0af7651916cd43dd8448eb211c80319c",
+                    "client_ip": "203.0.113.8",
+                    "user_agent": "curl/8.5.0",
+                    "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                    "outcome": "refused",
+                    "refusal": {"status": 403, "code": "forbidden", "fields": []},
+                    "event": None,
+                    "changes": {},
+                },
             ]
         }
     )
@@ -222,15 +246,17 @@ class AuditRecordOut(BaseModel):
     occurred_at: datetime
     action: str = Field(description="`created`, `updated` or `deleted`.")
     entity_type: str = Field(description="`author` or `book`.")
-    entity_id: str
+    entity_id: str | None = Field(description="None only for a refused create.")
     actor: Actor
     request_id: str | None
     client_ip: str | None
     user_agent: str | None
     traceparent: str | None
-    event: EventRef
+    outcome: str = Field(description="`succeeded` or `refused`.")
+    refusal: RefusalOut | None = Field(description="Why the write was refused (`refused` only).")
+    event: EventRef | None = Field(description="The event of the change (`succeeded` only).")
     changes: dict[str, dict[str, Any]] = Field(
-        description="Per changed field, its value `before` and `after`."
+        description="Per changed field, its value `before` and `after` (empty when refused)."
     )
 
 

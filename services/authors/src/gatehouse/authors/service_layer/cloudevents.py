@@ -8,8 +8,9 @@ the request that caused the change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from gatehouse.authors.adapters.outbox import AuditEntry
+from gatehouse.authors.adapters.outbox import AuditEntry, Refusal
 from gatehouse.authors.domain import events
 from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.common.events import CloudEvent
@@ -47,11 +48,30 @@ def to_cloud_event(event: events.Event, context: RequestContext) -> CloudEvent:
 
 def to_audit_entry(event: events.Event, context: RequestContext) -> AuditEntry:
     mapping = _mapping(event)
+    return _entry(
+        context, mapping.entity_type, event.resource_id, mapping.action, changes=_changes(event)
+    )
+
+
+def refusal_entry(
+    context: RequestContext,
+    entity_type: str,
+    entity_id: str | None,
+    action: str,
+    refusal: Refusal,
+) -> AuditEntry:
+    """The audit entry of a write that was refused: who tried which action, and why."""
+    return _entry(context, entity_type, entity_id, action, refusal=refusal)
+
+
+def _entry(
+    context: RequestContext, entity_type: str, entity_id: str | None, action: str, **rest: Any
+) -> AuditEntry:
     principal = context.principal
     return AuditEntry(
-        entity_type=mapping.entity_type,
-        entity_id=event.resource_id,
-        action=mapping.action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        action=action,
         actor_subject=principal.subject[:255] if principal else None,
         actor_username=context.actor[:255],
         actor_roles=tuple(sorted(principal.roles)) if principal else (),
@@ -59,7 +79,7 @@ def to_audit_entry(event: events.Event, context: RequestContext) -> AuditEntry:
         client_ip=context.client_ip,
         user_agent=context.user_agent,
         traceparent=context.traceparent,
-        changes=_changes(event),
+        **rest,
     )
 
 

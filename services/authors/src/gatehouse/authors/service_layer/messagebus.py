@@ -5,21 +5,26 @@ the roles it needs), checks the caller's roles (defence in depth: HTTP checks th
 same registry earlier, the AMQP RPC server relies on this), and runs the handler
 in a unit of work carrying the context. For a write it then records the
 idempotent result (when the context has an ``Idempotency-Key``) and commits: the
-change, its events and their audit entries in one transaction.
+change, its events and their audit entries in one transaction. A write that is
+refused (403, 404, 409, 412, 422...) is audited in a transaction of its own:
+who tried what, and the problem it got.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from gatehouse.authors.adapters.outbox import Refusal
 from gatehouse.authors.domain.commands import Command
 from gatehouse.authors.domain.model import Aggregate
+from gatehouse.authors.service_layer.cloudevents import refusal_entry
 from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.authors.service_layer.errors import (
     IdempotencyKeyReused,
@@ -34,14 +39,25 @@ Message = Command | Query
 Handler = Callable[[Any, AbstractUnitOfWork], Awaitable[Any]]
 UnitOfWorkFactory = Callable[[RequestContext, bool], AbstractUnitOfWork]
 IDEMPOTENCY_TTL = timedelta(hours=24)
+log = logging.getLogger("gatehouse.authors.audit")
+
+
+@dataclass(frozen=True, slots=True)
+class Audited:
+    """What a write does, for the audit record of its refusal: ``("author", "created")``."""
+
+    entity_type: str
+    action: str
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """What the bus knows of a message type: its handler and who may send it."""
+    """What the bus knows of a message type: its handler, who may send it, and (for a
+    write) what it does."""
 
     handler: Handler
     roles: tuple[str, ...]
+    audited: Audited | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +80,37 @@ class MessageBus:
     async def handle(self, message: Message, context: RequestContext) -> Any:
         """Run ``message`` for the caller of ``context``; a write answers an :class:`Outcome`."""
         route = self.routes[type(message)]
-        authorize(context, route.roles)
+        try:
+            authorize(context, route.roles)
+            return await self._run(message, route, context)
+        except GatehouseError as exc:
+            if isinstance(message, Command):
+                refusal = Refusal(exc.status, exc.code, _fields(message))
+                await self.refused(type(message), context, refusal, _target(message))
+            raise
+
+    async def refused(
+        self,
+        message_type: type[Any],
+        context: RequestContext,
+        refusal: Refusal,
+        entity_id: str | None = None,
+    ) -> None:
+        """Audit a refused write (a caller with a token; a 4xx other than 401 and 429).
+        Never raises: a refusal that cannot be recorded is logged, and the caller still
+        gets the answer it was refused with."""
+        audited = self.routes[message_type].audited
+        if audited is None or context.principal is None or not _audited(refusal.status):
+            return
+        entry = refusal_entry(context, audited.entity_type, entity_id, audited.action, refusal)
+        try:
+            async with self._uow(context, True) as uow:
+                await uow.outbox.refuse(entry)
+                await uow.commit()
+        except Exception:
+            log.exception("could not audit the refused %s of %s", audited.action, context.actor)
+
+    async def _run(self, message: Message, route: Route, context: RequestContext) -> Any:
         reading = isinstance(message, Query)
         try:
             async with self._uow(context, not reading) as uow:
@@ -104,6 +150,26 @@ def authorize(context: RequestContext, roles: tuple[str, ...]) -> None:
         raise Unauthorized("a bearer token is required")
     if not context.principal.has_any(roles):
         raise Forbidden(f"requires one of the roles: {', '.join(roles)}")
+
+
+def _audited(status: int) -> bool:
+    """4xx answers to the caller's request; 401 (no one to name) and 429 (the rate
+    limiter's, not a decision on the write) are not audited."""
+    return 400 <= status < 500 and status not in (401, 429)
+
+
+def _target(message: Command) -> str | None:
+    target = getattr(message, "id", None)
+    return str(target) if target is not None else None
+
+
+def _fields(message: Command) -> tuple[str, ...]:
+    """The names of the fields a write tried to set (a patch: the ones it names)."""
+    changes = getattr(message, "changes", None)
+    if isinstance(changes, dict):
+        return tuple(sorted(str(name)[:64] for name in changes))
+    names = asdict(message) if is_dataclass(message) else {}
+    return tuple(sorted(n for n in names if n not in ("id", "if_match")))
 
 
 def _fingerprint(message: Command) -> str:

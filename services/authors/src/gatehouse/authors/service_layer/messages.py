@@ -72,3 +72,4 @@ class ListAudit(Query):
     action: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    outcome: str | None = None  # ``succeeded`` (default) or ``refused``

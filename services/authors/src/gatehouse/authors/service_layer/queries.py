@@ -28,6 +28,7 @@ from gatehouse.authors.service_layer.unit_of_work import AbstractUnitOfWork
 
 AUDIT_ACTIONS = ("created", "updated", "deleted")
 AUDIT_ENTITIES = ("author", "book")
+AUDIT_OUTCOMES = ("succeeded", "refused")
 
 
 async def get_author(
@@ -118,6 +119,7 @@ async def list_audit(query: messages.ListAudit, uow: AbstractUnitOfWork) -> Audi
         since=query.since,
         until=query.until,
         before=_audit_position(query.cursor) if query.cursor else None,
+        refused=query.outcome == "refused",
     )
     found = await uow.outbox.audit(where, query.limit + 1)
     items = found[: query.limit]
@@ -127,7 +129,8 @@ async def list_audit(query: messages.ListAudit, uow: AbstractUnitOfWork) -> Audi
 
 
 def audit_json(record: AuditRecord) -> dict[str, Any]:
-    entry = record.entry
+    entry, refusal = record.entry, record.entry.refusal
+    event = None if record.event_id is None else {"id": record.event_id, "type": record.event_type}
     return {
         "id": str(record.id),
         "occurred_at": stamp(record.occurred_at),
@@ -143,7 +146,11 @@ def audit_json(record: AuditRecord) -> dict[str, Any]:
         "client_ip": entry.client_ip,
         "user_agent": entry.user_agent,
         "traceparent": entry.traceparent,
-        "event": {"id": record.event_id, "type": record.event_type},
+        "outcome": "succeeded" if refusal is None else "refused",
+        "refusal": None
+        if refusal is None
+        else {"status": refusal.status, "code": refusal.code, "fields": list(refusal.fields)},
+        "event": event,
         "changes": entry.changes,
     }
 
@@ -155,6 +162,8 @@ def _check_audit(query: messages.ListAudit) -> None:
         raise InvalidParameter("action", f"must be one of {', '.join(AUDIT_ACTIONS)}")
     if query.entity_type is not None and query.entity_type not in AUDIT_ENTITIES:
         raise InvalidParameter("entity_type", f"must be one of {', '.join(AUDIT_ENTITIES)}")
+    if query.outcome is not None and query.outcome not in AUDIT_OUTCOMES:
+        raise InvalidParameter("outcome", f"must be one of {', '.join(AUDIT_OUTCOMES)}")
 
 
 def _audit_cursor(row_id: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from gatehouse.authors.adapters.cache import AbstractCache
 from gatehouse.authors.domain import commands
 from gatehouse.authors.service_layer import handlers, messages, queries
-from gatehouse.authors.service_layer.messagebus import Route
+from gatehouse.authors.service_layer.messagebus import Audited, Route
 from gatehouse.common.identity import (
     CREATE_AUTHOR,
     DELETE_AUTHOR,
@@ -25,14 +25,16 @@ READ, CREATE, UPDATE, DELETE = (GET_AUTHORS,), (CREATE_AUTHOR,), (UPDATE_AUTHOR,
 
 def routes(cache: AbstractCache) -> dict[type[Any], Route]:
     return {
-        commands.CreateAuthor: Route(handlers.create_author, CREATE),
-        commands.ReplaceAuthor: Route(handlers.replace_author, UPDATE),
-        commands.PatchAuthor: Route(handlers.patch_author, UPDATE),
-        commands.DeleteAuthor: Route(handlers.delete_author, DELETE),
-        commands.CreateBook: Route(handlers.create_book, CREATE),
-        commands.ReplaceBook: Route(handlers.replace_book, UPDATE),
-        commands.PatchBook: Route(handlers.patch_book, UPDATE),
-        commands.DeleteBook: Route(handlers.delete_book, DELETE),
+        commands.CreateAuthor: Route(handlers.create_author, CREATE, Audited("author", "created")),
+        commands.ReplaceAuthor: Route(
+            handlers.replace_author, UPDATE, Audited("author", "updated")
+        ),
+        commands.PatchAuthor: Route(handlers.patch_author, UPDATE, Audited("author", "updated")),
+        commands.DeleteAuthor: Route(handlers.delete_author, DELETE, Audited("author", "deleted")),
+        commands.CreateBook: Route(handlers.create_book, CREATE, Audited("book", "created")),
+        commands.ReplaceBook: Route(handlers.replace_book, UPDATE, Audited("book", "updated")),
+        commands.PatchBook: Route(handlers.patch_book, UPDATE, Audited("book", "updated")),
+        commands.DeleteBook: Route(handlers.delete_book, DELETE, Audited("book", "deleted")),
         messages.GetAuthor: Route(partial(queries.get_author, cache=cache), READ),
         messages.ListAuthors: Route(queries.list_authors, READ),
         messages.GetBook: Route(partial(queries.get_book, cache=cache), READ),

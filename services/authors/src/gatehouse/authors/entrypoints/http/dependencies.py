@@ -3,7 +3,9 @@
 The caller of an operation becomes a :class:`RequestContext` here: the verified
 token's principal (its roles checked against the message bus registry, so 401
 and 403 come before any body is looked at), the request id, the trace context,
-the client address and user agent, and the ``Idempotency-Key``.
+the client address and user agent, and the ``Idempotency-Key``. A write refused
+here (403), or for its body (:mod:`problems`), is audited through the message bus
+like one the bus refuses itself.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from gatehouse.authors.adapters.outbox import Refusal
 from gatehouse.authors.bootstrap import Services
 from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.authors.service_layer.errors import InvalidParameter
 from gatehouse.authors.service_layer.messagebus import authorize
-from gatehouse.common.errors import Unauthorized
+from gatehouse.common.errors import Forbidden, Unauthorized
 from gatehouse.common.logging import request_id_var
 from gatehouse.common.requests import TrustedPeers
 
@@ -57,10 +61,35 @@ def caller(message_type: type[Any]) -> Callable[..., Awaitable[RequestContext]]:
             client_ip=client_ip(request, services.trusted),
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
         )
-        authorize(found, services.messagebus.roles(message_type))
+        try:
+            authorize(found, services.messagebus.roles(message_type))
+        except Forbidden as exc:
+            await refused(request, services, message_type, found, Refusal(exc.status, exc.code))
+            raise
+        request.state.caller = (message_type, found)
         return found
 
     return context
+
+
+async def refused(
+    request: Request,
+    services: Services,
+    message_type: type[Any],
+    context: RequestContext,
+    refusal: Refusal,
+) -> None:
+    """Audit a write refused by the HTTP layer, on the resource its path names."""
+    audited = services.messagebus.routes[message_type].audited
+    target = request.path_params.get(f"{audited.entity_type}_id") if audited else None
+    await services.messagebus.refused(message_type, context, refusal, _uuid(target))
+
+
+def _uuid(value: Any) -> str | None:
+    try:
+        return str(UUID(str(value)[:64])) if value is not None else None
+    except ValueError:
+        return None
 
 
 def with_key(context: RequestContext, key: str | None) -> RequestContext:

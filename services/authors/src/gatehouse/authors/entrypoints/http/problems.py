@@ -13,6 +13,7 @@ a body of another media type a 415, and a JSON body that breaks the schema a 422
 
 from __future__ import annotations
 
+import json
 import re
 from http import HTTPStatus
 from typing import Any
@@ -23,10 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from gatehouse.authors.adapters.outbox import Refusal
+from gatehouse.authors.entrypoints.http.dependencies import get_services, refused
 from gatehouse.common.errors import GatehouseError
 from gatehouse.common.problem import PROBLEM_JSON, problem_body
 
 JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
+FIELD_NAME = re.compile(r"^[a-z_]{1,32}$")
 BASE = "https://gatehouse.dev/problems/"
 
 # The Problem component every upstream declares alike (the gateway merges them; the
@@ -178,7 +182,25 @@ def install(app: FastAPI) -> None:
 
 async def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
+    response = _validation_problem(request, list(exc.errors()))
+    caller = getattr(request.state, "caller", None)
+    if caller is not None:  # a write's caller: who tried what is audited
+        code = json.loads(bytes(response.body))["code"]
+        refusal = Refusal(response.status_code, code, _body_fields(list(exc.errors())))
+        message_type, context = caller
+        await refused(request, await get_services(request), message_type, context, refusal)
+    return response
+
+
+def _body_fields(errors: list[Any]) -> tuple[str, ...]:
+    """The body fields a validation error names (only names the schema could declare)."""
+    names = {
+        str(e["loc"][1]) for e in errors if len(e.get("loc", ())) > 1 and e["loc"][0] == "body"
+    }
+    return tuple(sorted(n for n in names if FIELD_NAME.match(n)))
+
+
+def _validation_problem(request: Request, errors: list[Any]) -> Response:
     where = {str(e.get("loc", ("body",))[0]) for e in errors}
     path = request.url.path
     if "path" in where:

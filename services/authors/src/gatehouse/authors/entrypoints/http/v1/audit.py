@@ -44,11 +44,24 @@ async def list_audit(
     action: Annotated[str | None, Query(pattern="^(created|updated|deleted)$")] = None,
     since: params.Since = None,
     until: params.Until = None,
+    outcome: Annotated[
+        str | None,
+        Query(
+            pattern="^(succeeded|refused)$",
+            description="`succeeded` (default): the changes made; `refused`: the writes "
+            "that were refused (403, 404, 409, 412, 422...), who tried them and why.",
+        ),
+    ] = None,
 ) -> Response:
     """Role `view-audit-logs`. Newest first; every filter given must hold (AND).
     Each record: who (subject, username, roles), from where (IP, user agent),
     which request (request id, traceparent), the event, and per changed field its
-    value before and after. Nothing in the API changes or deletes a record."""
-    query = messages.ListAudit(limit, cursor, entity_type, entity_id, actor, action, since, until)
+    value before and after. With `outcome=refused`, the writes that were refused
+    instead: who tried which action on what, the answer's status and problem `code`,
+    and the names of the fields the request tried to set (not their values).
+    Nothing in the API changes or deletes a record."""
+    query = messages.ListAudit(
+        limit, cursor, entity_type, entity_id, actor, action, since, until, outcome
+    )
     found = await services.messagebus.handle(query, context)
     return responses.listing(found.items, found.meta())

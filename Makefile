@@ -17,7 +17,7 @@ VERSION ?= 0.1.0
 # it checks deploy/prometheus/alerts.yml and runs its unit tests in `make test`.
 PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
 
-.PHONY: help run test test-fast lint fmt bench contract chaos clean install up down images k8s-check compose-check alerts-check
+.PHONY: help run test test-fast lint fmt bench contract chaos authors-long clean install up down images k8s-check compose-check alerts-check
 
 help:
 	@echo "make run    - the whole system in one process (gateway on http://127.0.0.1:8000)"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench  - gateway cost per proxied request (needs wrk); see bench/RESULTS.md"
 	@echo "make contract - schemathesis over the gateway with a large example budget (tests/contract)"
 	@echo "make chaos  - the fault suite at full length (tests/chaos); figures for bench/RESULTS.md"
+	@echo "make authors-long - the authors properties (hypothesis) and schemathesis with large budgets"
 	@echo "make up     - the split stack in Docker Compose (gateway :8000, Grafana :3000); make down"
 	@echo "make images - one image per service from the Dockerfile (gatehouse-<service>:VERSION)"
 	@echo "make k8s-check / compose-check / alerts-check - validate deploy/ offline"
@@ -103,6 +104,13 @@ compose-check: $(STAMP)
 # The long versions of two suites whose short versions run inside `make test`.
 contract: $(STAMP)
 	GATEHOUSE_CONTRACT=full $(VENV)/bin/python -m pytest tests/contract $(PYTEST_ARGS)
+
+# The authors properties and schemathesis run searching hard (make test runs a few examples).
+authors-long: $(STAMP)
+	GATEHOUSE_HYPOTHESIS_EXAMPLES=500 GATEHOUSE_SCHEMATHESIS_EXAMPLES=100 \
+		GATEHOUSE_SCHEMATHESIS_PHASES=examples,coverage,fuzzing,stateful \
+		$(VENV)/bin/python -m pytest services/authors/tests/test_text_properties.py \
+		services/authors/tests/test_openapi_contract.py $(PYTEST_ARGS)
 
 CHAOS_REPORT := $(CURDIR)/.data/chaos-report.jsonl
 chaos: $(STAMP)

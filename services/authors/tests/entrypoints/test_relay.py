@@ -18,7 +18,6 @@ from gatehouse.authors.adapters.cache import NoCache
 from gatehouse.authors.adapters.database import create_engine, write_session_factory
 from gatehouse.authors.domain.commands import CreateAuthor
 from gatehouse.authors.entrypoints.relay import OutboxRelay, run_relay
-from gatehouse.authors.migrations import migrate
 from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.authors.service_layer.messagebus import MessageBus
 from gatehouse.authors.service_layer.registry import routes
@@ -100,9 +99,8 @@ async def test_events_are_published_in_order_and_stamped(engine: AsyncEngine) ->
 
 
 @pytest.fixture
-async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate(postgres_url)
-    engine = create_engine(postgres_url)
+async def pg_engine(postgres_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(postgres_database_url)
     yield engine
     await engine.dispose()
 

@@ -3,16 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
-
-from gatehouse.authors.migrations import migrate
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    asyncio.run(migrate(url))
-    return url
+def database_url(sqlite_url: str) -> str:
+    return sqlite_url

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gatehouse.authors.adapters import orm
 from gatehouse.authors.app import create_app
 from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.errors import ConfigurationError
+from gatehouse.common.tokens import JWTVerifier
 
 
 async def test_healthz_readyz_and_metrics(client: httpx.AsyncClient) -> None:
@@ -62,3 +69,35 @@ def test_openapi_documents_routes_and_bearer_auth(tmp_path: Path) -> None:
     create = schema["paths"]["/v1/authors"]["post"]
     assert "create-author" in create["description"]
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+async def test_idempotency_keys_are_forgotten_once_their_24_hours_are_over(
+    settings: AuthorsSettings, verifier: JWTVerifier, auth: Callable[..., dict[str, str]]
+) -> None:
+    sweeping = settings.model_copy(update={"key_sweep_interval": 0.05})
+    app = create_app(sweeping, verifier=verifier)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            for key in ("old", "new"):
+                headers = {**auth("admin"), "Idempotency-Key": key}
+                made = await client.post("/v1/authors", json={"name": key}, headers=headers)
+                assert made.status_code == 201
+            engine = app.state.services.engine
+            async with engine.begin() as conn:
+                table = orm.idempotency_keys
+                past = datetime.now(UTC) - timedelta(seconds=1)
+                await conn.execute(
+                    update(table).where(table.c.key == "old").values(expires_at=past)
+                )
+
+            async with asyncio.timeout(5):
+                while True:
+                    if await _keys(engine) == ["new"]:
+                        break
+                    await asyncio.sleep(0.02)
+
+
+async def _keys(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.scalars(select(orm.idempotency_keys.c.key))).all())

@@ -1,9 +1,9 @@
 """The composition root of the authors service: every resource is built here, once.
 
 ``bootstrap`` wires the database, the read cache, the message bus (with its
-registry), the event bus, the outbox relay and the RPC server, and registers
-their clean-up on the caller's exit stack. Entrypoints (HTTP, RPC, relay) only
-use what it returns.
+registry), the event bus, the outbox relay, the RPC server and the sweep of
+expired idempotency keys, and registers their clean-up on the caller's exit stack.
+Entrypoints (HTTP, RPC, relay) only use what it returns.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from gatehouse.authors.entrypoints.rpc import RpcServer
 from gatehouse.authors.migrations import SCRIPTS
 from gatehouse.authors.service_layer.cloudevents import TABLE
 from gatehouse.authors.service_layer.context import RequestContext
+from gatehouse.authors.service_layer.housekeeping import purge_expired_keys
 from gatehouse.authors.service_layer.messagebus import MessageBus
 from gatehouse.authors.service_layer.registry import routes
 from gatehouse.authors.service_layer.unit_of_work import SqlAlchemyUnitOfWork
@@ -46,6 +47,7 @@ from gatehouse.common.tokens import JWTVerifier
 log = logging.getLogger("gatehouse.authors")
 RELAY_STOP_TIMEOUT = 10.0
 RESOURCE_EVENTS = ("gatehouse.author.*", "gatehouse.book.*")
+SYSTEM = RequestContext(principal=None, request_id="housekeeping")
 
 
 @dataclass
@@ -149,7 +151,28 @@ async def bootstrap(
         stack.push_async_callback(rpc.cancel)
     if settings.run_relay:
         await _start_relay(stack, services)
+    sweeper = asyncio.create_task(_sweep_keys(services), name="idempotency-key-sweep")
+    stack.push_async_callback(_cancel, sweeper)
     return services
+
+
+async def _sweep_keys(services: Services) -> None:
+    interval = services.settings.key_sweep_interval
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            removed = await purge_expired_keys(services.unit_of_work(SYSTEM, writes=True))
+        except Exception as exc:  # the database may be away: the next round tries again
+            log.warning("could not purge expired idempotency keys: %r", exc)
+        else:
+            if removed:
+                log.info("purged %d expired idempotency keys", removed)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _cache(stack: contextlib.AsyncExitStack, settings: AuthorsSettings) -> AbstractCache:

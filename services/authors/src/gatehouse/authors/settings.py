@@ -25,6 +25,9 @@ class AuthorsSettings(BusSettings):
     )
     require_if_match: bool = Field(False, validation_alias="GATEHOUSE_AUTHORS_REQUIRE_IF_MATCH")
     rpc: bool = Field(True, validation_alias="GATEHOUSE_AUTHORS_RPC")
+    key_sweep_interval: float = Field(
+        600, gt=0, le=86_400, validation_alias="GATEHOUSE_AUTHORS_KEY_SWEEP_INTERVAL"
+    )
 
     @field_validator("database_url")
     @classmethod

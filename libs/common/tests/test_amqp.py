@@ -36,7 +36,8 @@ async def test_every_fan_out_subscriber_sees_every_event(amqp_namespace) -> None
 async def test_the_stream_keeps_events_for_late_readers(amqp_namespace) -> None:
     bus = AmqpEventBus(amqp_namespace.url, exchange=amqp_namespace.exchange)
     await bus.start()
-    event = CloudEvent(source="/t", type="gatehouse.author.created")
+    trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    event = CloudEvent(source="/t", type="gatehouse.author.created", traceparent=trace)
     await bus.publish(event)
     await bus.close()
     connection = await aio_pika.connect(amqp_namespace.url)
@@ -53,6 +54,7 @@ async def test_the_stream_keeps_events_for_late_readers(amqp_namespace) -> None:
         message = await asyncio.wait_for(got.get(), 5)
         assert CloudEvent.from_json(message.body).id == event.id
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert message.headers["traceparent"] == trace  # for readers that skip the body
         await message.ack()
 
 

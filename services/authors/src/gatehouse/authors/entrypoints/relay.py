@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gatehouse.authors.adapters import outbox
 from gatehouse.authors.adapters.database import check_reachable, create_engine, is_postgres
 from gatehouse.authors.settings import AuthorsSettings
+from gatehouse.common import tracing
 from gatehouse.common.bus import bus_from_url
 from gatehouse.common.errors import ConfigurationError
-from gatehouse.common.events import EventBus
+from gatehouse.common.events import EXCHANGE, CloudEvent, EventBus
 from gatehouse.common.metrics import EVENTS_PUBLISHED
 
 log = logging.getLogger("gatehouse.authors.relay")
@@ -172,7 +173,12 @@ class OutboxRelay:
         return len(stamped), failed
 
     async def _publish(self, item: outbox.PendingEvent, sequence: int) -> bool:
-        event = item.event.model_copy(update={"sequence": sequence})
+        stamped = item.event.model_copy(update={"sequence": sequence})
+        # A child of the request that wrote the row; consumers continue from this span.
+        with tracing.publish_span(self._service, stamped, EXCHANGE) as event:
+            return await self._publish_traced(event)
+
+    async def _publish_traced(self, event: CloudEvent) -> bool:
         try:
             await self._bus.publish(event)
         except Exception as exc:

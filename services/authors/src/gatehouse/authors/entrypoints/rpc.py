@@ -29,6 +29,7 @@ from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.authors.service_layer.messagebus import Message, MessageBus, Outcome
 from gatehouse.authors.service_layer.pagination import CURSOR_PATTERN, MAX_PAGE, MAX_PER_PAGE, Page
 from gatehouse.authors.service_layer.queries import AuditPage
+from gatehouse.common import tracing
 from gatehouse.common.errors import BadRequest, Unauthorized, ValidationFailed
 from gatehouse.common.events import EventBus, Subscription
 from gatehouse.common.rpc import rpc_routing_key
@@ -135,7 +136,7 @@ class RpcServer:
         if not isinstance(token, str) or not token:
             raise Unauthorized("the RPC context carries no token of the caller")
         principal = await self._verifier.verify(token)
-        trace = caller.get("traceparent")
+        trace = tracing.current_traceparent() or caller.get("traceparent")  # the serve span
         return RequestContext(
             principal,
             request_id=_text(caller.get("request_id"), 128) or RequestContext(None).request_id,

@@ -16,6 +16,7 @@ from gatehouse.authors.entrypoints.http.v1 import authors as v1_authors
 from gatehouse.authors.entrypoints.http.v1 import books as v1_books
 from gatehouse.authors.entrypoints.http.v2 import routes as v2
 from gatehouse.authors.settings import AuthorsSettings
+from gatehouse.common import tracing
 from gatehouse.common.events import EventBus
 from gatehouse.common.health import Health, health_router
 from gatehouse.common.middleware import ServiceMiddleware
@@ -82,6 +83,7 @@ def create_app(
         trusted_proxies=settings.trusted_proxies,
         access_log=settings.access_log,
     )
+    tracing.instrument_fastapi(app, "authors", settings.trusted_proxies)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

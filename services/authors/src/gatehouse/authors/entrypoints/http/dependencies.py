@@ -27,6 +27,7 @@ from gatehouse.authors.bootstrap import Services
 from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.authors.service_layer.errors import InvalidParameter
 from gatehouse.authors.service_layer.messagebus import authorize
+from gatehouse.common import tracing
 from gatehouse.common.errors import Forbidden, Unauthorized
 from gatehouse.common.logging import request_id_var
 from gatehouse.common.requests import TrustedPeers
@@ -120,7 +121,11 @@ IfNoneMatch = Annotated[
 
 
 def traceparent(request: Request, trusted: bool) -> str:
-    """A trusted peer's W3C trace context when well-formed, else a new trace (sampled)."""
+    """The request's span (tracing on), else a trusted peer's W3C trace context when
+    well-formed, else a new trace (sampled): what the events of the change carry."""
+    current = tracing.current_traceparent()
+    if current:
+        return current
     given = request.headers.get("traceparent", "").strip().lower() if trusted else ""
     if TRACEPARENT.match(given):
         return given

@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -101,3 +103,48 @@ async def test_idempotency_keys_are_forgotten_once_their_24_hours_are_over(
 async def _keys(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
         return list((await conn.scalars(select(orm.idempotency_keys.c.key))).all())
+
+
+def test_every_operation_is_documented_with_its_role_examples_and_errors(tmp_path: Path) -> None:
+    """The issue's "OpenAPI worth reading": a summary, the role, examples that match their
+    schema, and every error as the problem+json it really is."""
+    spec = create_app(AuthorsSettings(data_dir=tmp_path)).openapi()
+    operations = [
+        (f"{method.upper()} {path}", operation)
+        for path, methods in spec["paths"].items()
+        if path.startswith(("/v1/", "/v2/"))
+        for method, operation in methods.items()
+    ]
+    assert len(operations) == 18
+    for name, operation in operations:
+        roles = operation["x-roles"]
+        assert operation["summary"], name
+        assert any(f"`{r}`" in operation["description"] for r in roles), name
+        body = operation.get("requestBody", {}).get("content", {})
+        for media in body.values():
+            assert _examples(media, spec), f"{name}: no request example"
+        for status, response in operation["responses"].items():
+            for media_type, media in response.get("content", {}).items():
+                found = _examples(media, spec)
+                assert found, f"{name} {status}: no example"
+                if status.startswith(("4", "5")):
+                    assert media_type == "application/problem+json", name
+                    assert all(e["status"] == int(status) for e in found), (name, status)
+        errors = {s for s in operation["responses"] if s.startswith(("4", "5"))}
+        assert {"400", "401", "403", "429", "503"} <= errors, name
+        if body:
+            assert {"415", "422"} <= errors, name
+
+
+def _examples(media: dict[str, Any], spec: dict[str, Any]) -> list[Any]:
+    """The examples of a media type, each checked against its schema."""
+    schema = media["schema"]
+    target = schema
+    if "$ref" in schema:
+        target = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    found = [e["value"] for e in media.get("examples", {}).values()]
+    found += [media["example"]] if "example" in media else []
+    found += target.get("examples", [])
+    for example in found:
+        jsonschema.validate(example, {**schema, "components": spec["components"]})
+    return found

@@ -175,12 +175,30 @@ class PageMeta(BaseModel):
     has_more: bool
 
 
+META_EXAMPLE: dict[str, Any] = {
+    "page": 1,
+    "per_page": 20,
+    "total": 1,
+    "pages": 1,
+    "next_cursor": None,
+    "has_more": False,
+}
+
+
 class AuthorPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"data": [AUTHOR_EXAMPLE], "meta": META_EXAMPLE}]}
+    )
+
     data: list[AuthorOut]
     meta: PageMeta
 
 
 class BookPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"data": [BOOK_EXAMPLE], "meta": META_EXAMPLE}]}
+    )
+
     data: list[BookOut]
     meta: PageMeta
 
@@ -202,45 +220,44 @@ class RefusalOut(BaseModel):
     fields: list[str] = Field(description="The fields the request tried to set (names only).")
 
 
+AUDIT_EXAMPLES: Any = [  # pydantic types json_schema_extra as JsonValue
+    {
+        "id": "42",
+        "occurred_at": STAMP,
+        "action": "updated",
+        "entity_type": "author",
+        "entity_id": AUTHOR_ID,
+        "actor": {"subject": "f3a1...", "username": "editor", "roles": ["editor"]},
+        "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "client_ip": "203.0.113.7",
+        "user_agent": "curl/8.5.0",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "outcome": "succeeded",
+        "refusal": None,
+        "event": {"id": "7d3c...", "type": "gatehouse.author.updated"},
+        "changes": {"bio": {"before": "", "after": "Wrote *Earthsea*."}},
+    },
+    {
+        "id": "43",
+        "occurred_at": STAMP,
+        "action": "deleted",
+        "entity_type": "author",
+        "entity_id": AUTHOR_ID,
+        "actor": {"subject": "9c2e...", "username": "viewer", "roles": ["viewer"]},
+        "request_id": "0af7651916cd43dd8448eb211c80319c",
+        "client_ip": "203.0.113.8",
+        "user_agent": "curl/8.5.0",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "outcome": "refused",
+        "refusal": {"status": 403, "code": "forbidden", "fields": []},
+        "event": None,
+        "changes": {},
+    },
+]
+
+
 class AuditRecordOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "42",
-                    "occurred_at": STAMP,
-                    "action": "updated",
-                    "entity_type": "author",
-                    "entity_id": AUTHOR_ID,
-                    "actor": {"subject": "f3a1...", "username": "editor", "roles": ["editor"]},
-                    "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-                    "client_ip": "203.0.113.7",
-                    "user_agent": "curl/8.5.0",
-                    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                    "outcome": "succeeded",
-                    "refusal": None,
-                    "event": {"id": "7d3c...", "type": "gatehouse.author.updated"},
-                    "changes": {"bio": {"before": "", "after": "Wrote *Earthsea*."}},
-                },
-                {
-                    "id": "43",
-                    "occurred_at": STAMP,
-                    "action": "deleted",
-                    "entity_type": "author",
-                    "entity_id": AUTHOR_ID,
-                    "actor": {"subject": "9c2e...", "username": "viewer", "roles": ["viewer"]},
-                    "request_id": "0af7651916cd43dd8448eb211c80319c",
-                    "client_ip": "203.0.113.8",
-                    "user_agent": "curl/8.5.0",
-                    "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-                    "outcome": "refused",
-                    "refusal": {"status": 403, "code": "forbidden", "fields": []},
-                    "event": None,
-                    "changes": {},
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": AUDIT_EXAMPLES})
 
     id: str
     occurred_at: datetime
@@ -267,5 +284,16 @@ class AuditMeta(BaseModel):
 
 
 class AuditPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "data": AUDIT_EXAMPLES,
+                    "meta": {"limit": 50, "next_cursor": None, "has_more": False},
+                }
+            ]
+        }
+    )
+
     data: list[AuditRecordOut]
     meta: AuditMeta

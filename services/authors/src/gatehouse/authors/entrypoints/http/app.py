@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from gatehouse.authors.bootstrap import bootstrap
+from gatehouse.authors.entrypoints import schemas as api_schemas
 from gatehouse.authors.entrypoints.http import problems
 from gatehouse.authors.entrypoints.http.v1 import audit as v1_audit
 from gatehouse.authors.entrypoints.http.v1 import authors as v1_authors
@@ -107,8 +110,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     schemas.update(problems.SCHEMAS)
+    _restore_examples(schemas)
     app.openapi_schema = spec
     return spec
+
+
+def _restore_examples(schemas: dict[str, Any]) -> None:
+    """FastAPI drops every ``null`` from the document, examples included, so an example
+    of a field that is null (``"next_cursor": null``) would lack a member the API always
+    sends: put each model's examples back as written."""
+    for module in (api_schemas, v2):
+        for model in vars(module).values():
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                continue
+            extra = model.model_config.get("json_schema_extra")
+            if isinstance(extra, dict) and "examples" in extra and model.__name__ in schemas:
+                schemas[model.__name__]["examples"] = json.loads(json.dumps(extra["examples"]))
 
 
 def _not_null(parameter: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from gatehouse.authors.adapters.markdown import render_html
@@ -18,6 +18,7 @@ from gatehouse.authors.entrypoints.http.dependencies import (
     reject_unknown_query,
 )
 from gatehouse.authors.entrypoints.http.problems import problems
+from gatehouse.authors.entrypoints.schemas import AUTHOR_EXAMPLE, BOOK_EXAMPLE
 from gatehouse.authors.service_layer import messages
 from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.authors.service_layer.pagination import AUTHOR_SORTS, sort_pattern
@@ -27,43 +28,6 @@ Reader = Annotated[RequestContext, Depends(caller(messages.GetAuthor))]
 Lister = Annotated[RequestContext, Depends(caller(messages.ListAuthors))]
 BookReader = Annotated[RequestContext, Depends(caller(messages.GetBook))]
 READS = problems(400, 401, 403, 404, 429, 503)
-
-
-class Bio(BaseModel):
-    markdown: str
-    html: str
-
-
-class AuthorV2(BaseModel):
-    id: UUID
-    name: str
-    bio: Bio
-    created_at: str
-    updated_at: str
-    version: int
-    links: dict[str, str]
-
-
-class AuthorPageV2(BaseModel):
-    data: list[AuthorV2]
-    next_cursor: str | None
-
-
-class AuthorRef(BaseModel):
-    id: UUID
-    href: str
-
-
-class BookV2(BaseModel):
-    id: UUID
-    title: str
-    year: int
-    isbn: str | None
-    author: AuthorRef
-    created_at: str
-    updated_at: str
-    version: int
-    links: dict[str, str]
 
 
 def author_v2(author: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +47,53 @@ def book_v2(book: dict[str, Any]) -> dict[str, Any]:
         "author": {"id": author, "href": f"/v2/authors/{author}"},
         "links": {"self": f"/v2/books/{book['id']}"},
     }
+
+
+class Bio(BaseModel):
+    markdown: str
+    html: str
+
+
+class AuthorV2(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [author_v2(AUTHOR_EXAMPLE)]})
+
+    id: UUID
+    name: str
+    bio: Bio
+    created_at: str
+    updated_at: str
+    version: int
+    links: dict[str, str]
+
+
+class AuthorPageV2(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"data": [author_v2(AUTHOR_EXAMPLE)], "next_cursor": "MjAyNi0xMS0yNg"}]
+        }
+    )
+
+    data: list[AuthorV2]
+    next_cursor: str | None
+
+
+class AuthorRef(BaseModel):
+    id: UUID
+    href: str
+
+
+class BookV2(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [book_v2(BOOK_EXAMPLE)]})
+
+    id: UUID
+    title: str
+    year: int
+    isbn: str | None
+    author: AuthorRef
+    created_at: str
+    updated_at: str
+    version: int
+    links: dict[str, str]
 
 
 @router.get(

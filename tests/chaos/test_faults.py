@@ -158,3 +158,40 @@ async def test_a_realtime_replica_killed_its_clients_resume_on_the_other(
     if unrecovered:
         violations.append(f"{unrecovered} resumes answered recovered: false")
     _judge(experiment, violations, report)
+
+
+async def test_the_database_cut_for_a_while_is_a_503_with_retry_after_and_ends_with_the_cut(
+    cluster: Cluster, scale: Scale, report: dict[str, Any]
+) -> None:
+    """PostgreSQL cut for every process under read and write load: while it is away
+    authors answers 503 with ``Retry-After`` (never a 500, never a dropped connection
+    that the gateway would turn into a 502); the outage ends GRACE seconds after the
+    cut at most; a write answered 201 is in the database once and its event reaches
+    every subscriber once, in order; no event for a write that did not commit."""
+
+    async def fault() -> None:
+        cluster.proxies.cut("postgres")
+        try:
+            await asyncio.sleep(scale.fault)
+        finally:
+            cluster.proxies.restore("postgres")
+
+    experiment = Experiment(cluster, scale, with_reader=True)
+    await experiment.run(fault)
+    report["fault"] = f"database cut {scale.fault:.0f}s"
+    violations = await experiment.verdict(report)
+    violations += _not_retry_later(experiment, report)
+    _judge(experiment, violations, report)
+
+
+def _not_retry_later(experiment: Experiment, report: dict[str, Any]) -> list[str]:
+    """Failed requests that were not a 503 with a ``Retry-After`` a client can obey."""
+    assert experiment.writer is not None
+    assert experiment.reader is not None
+    failed = [o for o in experiment.writer.outcomes + experiment.reader.outcomes if o.failed]
+    wrong = [o for o in failed if o.status != 503 or not (o.retry_after or "").isdigit()]
+    report["answered_503_retry_after"] = len(failed) - len(wrong)
+    if not wrong:
+        return []
+    kinds = sorted({f"{o.status or 'no answer'} {o.detail}"[:50] for o in wrong})
+    return [f"{len(wrong)} failed requests not 503 + Retry-After: {kinds[:5]}"]

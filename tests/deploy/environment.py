@@ -32,23 +32,6 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 }
 # Read by the OpenTelemetry SDK rather than by our settings; allowed where documented.
 SDK_PREFIXES = ("OTEL_",)
-# Promised by /work/coord/CONTRACTS.md, set by the manifests, not read by the code on
-# main yet (owner in the value). Tolerated only while no settings class reads them and
-# docs/configuration.md does not name them: then they are checked like any other.
-PENDING_CONTRACT = {
-    "OTEL_EXPORTER_OTLP_ENDPOINT": "kit #6 (tracing)",
-    "OTEL_SERVICE_NAME": "kit #6 (tracing)",
-}
-
-
-def _pending(variable: str) -> bool:
-    return (
-        variable in PENDING_CONTRACT
-        and not is_documented(variable)
-        and not any(variable in read_variables(service) for service in SETTINGS)
-    )
-
-
 _NAME = re.compile(r"`(\.\.\.)?(_?[A-Z][A-Z0-9_]*)`")
 
 
@@ -57,10 +40,6 @@ def command_service(args: list[str]) -> str:
     if len(args) < 2 or args[0] not in ("run", "migrate"):
         raise ValueError(f"not a gatehouse service command: {args}")
     return args[1]
-
-
-# Commands of the contract the launcher does not parse yet (owner in the value).
-PENDING_COMMANDS = {("migrate", "authors"): "kit #6", ("migrate", "auth"): "kit #6"}
 
 
 def command_problem(args: list[str]) -> str | None:
@@ -75,8 +54,6 @@ def command_problem(args: list[str]) -> str | None:
         with contextlib.redirect_stderr(errors):
             build_parser().parse_args(args)
     except SystemExit:
-        if tuple(args) in PENDING_COMMANDS:
-            return None
         return f"gatehouse {' '.join(args)}: {errors.getvalue().strip().splitlines()[-1]}"
     return None
 
@@ -134,8 +111,6 @@ def problems(service: str, variables: set[str]) -> list[str]:
     read = read_variables(service)
     found = []
     for variable in sorted(variables):
-        if _pending(variable):
-            continue
         sdk = variable.startswith(SDK_PREFIXES)
         if not sdk and variable not in read:
             found.append(f"{variable}: not read by the {service} service")

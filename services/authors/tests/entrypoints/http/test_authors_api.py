@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from gatehouse.authors.app import create_app
+from gatehouse.authors.settings import AuthorsSettings
 from gatehouse.common.events import CloudEvent, EventBus
+from gatehouse.common.tokens import JWTVerifier
 
 Auth = Callable[..., dict[str, str]]
 PROBLEM = "application/problem+json"
@@ -393,3 +396,28 @@ async def test_refused_writes_are_audited_whoever_refused_them(
     assert audit.json()["data"][-1]["user_agent"] == "probe/1"
     changes = await client.get("/v1/audit", headers=auth("view-audit-logs"))
     assert [r["outcome"] for r in changes.json()["data"]] == ["succeeded"]
+
+
+async def test_with_if_match_required_a_blind_write_is_a_428_and_audited(
+    settings: AuthorsSettings, verifier: JWTVerifier, auth: Auth
+) -> None:
+    strict = settings.model_copy(update={"require_if_match": True})
+    app = create_app(strict, verifier=verifier)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            author = await make(client, auth, "Ursula")
+            url = f"/v1/authors/{author['id']}"
+
+            problem(await client.delete(url, headers=auth("admin")), 428, "precondition_required")
+            patched = await client.patch(
+                url, json={"bio": "x"}, headers={**auth("admin"), "If-Match": '"1"'}
+            )
+            refusals = await client.get(
+                "/v1/audit", params={"outcome": "refused"}, headers=auth("admin")
+            )
+
+    assert patched.status_code == 200
+    assert [(r["action"], r["refusal"]["status"]) for r in refusals.json()["data"]] == [
+        ("deleted", 428)
+    ]

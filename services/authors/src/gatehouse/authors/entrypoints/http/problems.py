@@ -28,6 +28,7 @@ from gatehouse.authors.adapters.outbox import Refusal
 from gatehouse.authors.entrypoints.http.dependencies import get_services, refused
 from gatehouse.common.errors import GatehouseError
 from gatehouse.common.problem import PROBLEM_JSON, problem_body
+from gatehouse.common.problem_handlers import problem_response
 
 JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 FIELD_NAME = re.compile(r"^[a-z_]{1,32}$")
@@ -178,17 +179,28 @@ def install(app: FastAPI) -> None:
     """The authors-specific handlers (on top of the common ones)."""
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(PreconditionRequired, _on_precondition_required)
+
+
+async def _on_precondition_required(request: Request, exc: Exception) -> Response:
+    """A write without ``If-Match`` where one is required: refused here, audited here."""
+    assert isinstance(exc, PreconditionRequired)
+    await _audit(request, Refusal(exc.status, exc.code))
+    return problem_response(exc, request.url.path)
+
+
+async def _audit(request: Request, refusal: Refusal) -> None:
+    caller = getattr(request.state, "caller", None)
+    if caller is not None:  # a write's caller: who tried what is audited
+        message_type, context = caller
+        await refused(request, await get_services(request), message_type, context, refusal)
 
 
 async def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     response = _validation_problem(request, list(exc.errors()))
-    caller = getattr(request.state, "caller", None)
-    if caller is not None:  # a write's caller: who tried what is audited
-        code = json.loads(bytes(response.body))["code"]
-        refusal = Refusal(response.status_code, code, _body_fields(list(exc.errors())))
-        message_type, context = caller
-        await refused(request, await get_services(request), message_type, context, refusal)
+    code = json.loads(bytes(response.body))["code"]
+    await _audit(request, Refusal(response.status_code, code, _body_fields(list(exc.errors()))))
     return response
 
 

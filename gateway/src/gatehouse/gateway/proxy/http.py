@@ -14,7 +14,6 @@ import json
 import re
 import zlib
 from collections.abc import AsyncIterator
-from http import HTTPStatus
 from urllib.parse import quote
 
 import aiohttp
@@ -22,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gatehouse.common import tracing
 from gatehouse.common.errors import BadRequest, PayloadTooLarge, UpstreamError
+from gatehouse.common.problem import status_code_word
 from gatehouse.common.types import Receive, Send
 from gatehouse.gateway.config import Route
 from gatehouse.gateway.edge.exchange import HOP_BY_HOP, Exchange, Headers
@@ -33,26 +33,6 @@ from gatehouse.gateway.proxy.upstream import UpstreamPool
 PROBLEM_MAX = 65_536
 SMALL_BODY = 65_536  # read whole rather than streamed
 _HTTP_CODE = re.compile(r"^http_(\d{3})$")
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    410: "gone",
-    412: "precondition_failed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-    428: "precondition_required",
-    429: "rate_limited",
-    500: "internal_error",
-    502: "bad_gateway",
-    503: "unavailable",
-    504: "upstream_timeout",
-}
 _DROPPED = HOP_BY_HOP | {b"date", b"server"}
 _TRACE_HEADERS = ("traceparent", "tracestate")
 
@@ -307,15 +287,6 @@ def _public_problem(body: bytes, public_path: str) -> bytes:
         problem["instance"] = public_path
     code = problem.get("code")
     if isinstance(code, str) and (match := _HTTP_CODE.match(code)):
-        problem["code"] = _word(int(match.group(1)))
+        problem["code"] = status_code_word(int(match.group(1)))
         problem["type"] = f"https://gatehouse.dev/problems/{problem['code']}"
     return json.dumps(problem, separators=(",", ":")).encode()
-
-
-def _word(status: int) -> str:
-    if status in _CODES:
-        return _CODES[status]
-    try:
-        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
-    except ValueError:
-        return "error"

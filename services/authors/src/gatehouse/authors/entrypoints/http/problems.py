@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,7 +26,7 @@ from starlette.routing import Match
 from gatehouse.authors.adapters.outbox import Refusal
 from gatehouse.authors.entrypoints.http.dependencies import get_services, refused
 from gatehouse.common.errors import GatehouseError
-from gatehouse.common.problem import PROBLEM_JSON, problem_body
+from gatehouse.common.problem import PROBLEM_JSON, problem_body, status_code_word, status_title
 from gatehouse.common.problem_handlers import problem_response
 
 JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
@@ -139,7 +138,7 @@ def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, A
         code, description, detail, extra = _EXAMPLES[status]
         example = {
             "type": BASE + code,
-            "title": _phrase(status),
+            "title": status_title(status),
             "status": status,
             "detail": detail,
             "code": code,
@@ -238,13 +237,9 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(allowed_methods(request))
-    code = _CODES.get(exc.status_code) or _snake(_phrase(exc.status_code))
-    detail = str(exc.detail) if exc.detail else _phrase(exc.status_code)
+    code = status_code_word(exc.status_code)
+    detail = str(exc.detail) if exc.detail else status_title(exc.status_code)
     return _problem(exc.status_code, code, detail, request.url.path, headers=headers)
-
-
-_CODES = {404: "not_found", 405: "method_not_allowed"}
-_RFC9110_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -271,23 +266,10 @@ def _problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    body = problem_body(status, _phrase(status), detail, code, instance, **extra)
+    body = problem_body(status, status_title(status), detail, code, instance, **extra)
     return Response(body, status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def _parameter(error: Any) -> str:
     loc = error.get("loc", ())
     return str(loc[1]) if len(loc) > 1 else str(loc[0])
-
-
-def _phrase(status: int) -> str:
-    if status in _RFC9110_PHRASES:
-        return _RFC9110_PHRASES[status]
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def _snake(phrase: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_")

@@ -24,7 +24,14 @@ from .schemas import (
 ALL = [v for folder in (EVENTS, ASYNCAPI) for vs in versions(folder).values() for v in vs]
 # Messages a client sends: a new server must accept what old clients send. Everything
 # else (events, replies, pushes) is read by consumers written against an older version.
-CLIENT_SENT = {"request"}
+CLIENT_SENT = {
+    "request",
+    "authRequest",
+    "callRequest",
+    "pingRequest",
+    "subscribeRequest",
+    "unsubscribeRequest",
+}
 
 
 def _id(version: Version) -> str:
@@ -48,6 +55,23 @@ def test_published_versions_are_never_edited() -> None:
     assert not removed, f"published schemas must stay checked in: {removed}"
     edited = sorted(name for name, path in files.items() if digest(path) != lock[name])
     assert not edited, f"published schemas were edited; add a new v<N+1> instead: {edited}"
+
+
+def _published_types() -> dict[str, set[str]]:
+    """Each producer's event types, from the one table that maps its domain events."""
+    from gatehouse.authors.service_layer.cloudevents import TABLE
+
+    return {"authors": {mapping.type for mapping in TABLE.values()}}
+
+
+def test_every_event_type_a_producer_publishes_has_a_schema() -> None:
+    checked_in = set(versions(EVENTS))
+    missing = {
+        producer: sorted(types - checked_in)
+        for producer, types in _published_types().items()
+        if types - checked_in
+    }
+    assert not missing, f"check in events/<type>/v1.json (and published.lock) for {missing}"
 
 
 def _pairs() -> list[tuple[Version, Version]]:

@@ -64,6 +64,30 @@ async def test_a_call_round_trip_carries_the_callers_context(
     assert context["user_agent"].startswith("Python/")
 
 
+async def test_the_idempotency_key_of_a_call_reaches_the_callee(
+    issuer: Any, start_realtime: Any
+) -> None:
+    """Regression: a `call` could not carry an idempotency key, so a client retrying a
+    create over the socket (after a lost reply) created the author twice."""
+    bus = InMemoryEventBus()
+    received = await authors_callee(bus, echo)
+    async with (
+        start_realtime(bus=bus) as rt,
+        rt.connect(issuer.token(roles=EDITOR)) as client,
+    ):
+        keyed = await client.call(
+            id=1, op="call", method="authors.create", params={"name": "A"}, idempotency_key="k-1"
+        )
+        bad = [
+            await client.call(id=n, op="call", method="authors.create", idempotency_key=key)
+            for n, key in enumerate(["", 7, "x" * 256])
+        ]
+    assert keyed["ok"] is True
+    (request,) = received
+    assert request["context"]["idempotency_key"] == "k-1"
+    assert [r["error"]["code"] for r in bad] == ["bad_request"] * 3
+
+
 async def test_a_slow_callee_is_rpc_timeout_and_never_holds_the_socket(
     issuer: Any, start_realtime: Any
 ) -> None:

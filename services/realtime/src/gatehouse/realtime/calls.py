@@ -3,9 +3,10 @@
 Checks happen here, before any round trip: the method exists, the caller holds one
 of its roles, the params fit its model. Then the handler asks the service that owns
 the method over the bus's request/reply with the caller's context (token, a request
-id of its own, traceparent, client IP, user agent), so audit and idempotency apply
-there. A callee that is down or too slow is a stable error (``rpc_unavailable``,
-``rpc_timeout``) within ``call_timeout``, never a hang.
+id of its own, traceparent, client IP, user agent, and the call's ``idempotency_key``),
+so audit and idempotency apply there as for HTTP. A callee that is down or too slow
+is a stable error (``rpc_unavailable``, ``rpc_timeout``) within ``call_timeout``,
+never a hang.
 """
 
 from __future__ import annotations
@@ -45,7 +46,13 @@ class Calls:
         self.requester: Requester | None = None  # set by the app's lifespan
 
     async def run(
-        self, principal: Principal, token: str, peer: Peer, name: str, params: Any
+        self,
+        principal: Principal,
+        token: str,
+        peer: Peer,
+        name: str,
+        params: Any,
+        idempotency_key: str | None = None,
     ) -> Any:
         method = self.registry.get(name)
         if method is None:
@@ -63,6 +70,7 @@ class Calls:
             traceparent=peer.traceparent,
             client_ip=peer.client_ip,
             user_agent=peer.user_agent,
+            idempotency_key=idempotency_key,
         )
         try:
             result = await method.handler(Call(caller, self.requester, self.timeout), parsed)

@@ -90,6 +90,18 @@ SINCE_FIELD: dict[str, Any] = {
     ),
 }
 
+MAX_IDEMPOTENCY_KEY = 255
+IDEMPOTENCY_KEY_FIELD: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_IDEMPOTENCY_KEY,
+    "description": (
+        "call: as HTTP's Idempotency-Key. A write repeated with the same key (same user) "
+        "answers the first result and changes nothing; the same key with other params is "
+        "idempotency_key_reused"
+    ),
+}
+
 
 class SubscriptionLimit(GatehouseError):
     status, code, title = 429, "subscription_limit", "Too Many Subscriptions"
@@ -154,6 +166,15 @@ def _since(frame: dict[str, Any]) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQUENCE:
         raise BadRequest("'since' must be a non-negative integer: the last sequence you saw")
+    return value
+
+
+def _idempotency_key(frame: dict[str, Any]) -> str | None:
+    value = frame.get("idempotency_key")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY:
+        raise BadRequest(f"'idempotency_key' must be a string of 1 to {MAX_IDEMPOTENCY_KEY}")
     return value
 
 
@@ -314,13 +335,18 @@ class Session:
         fields={
             "method": {"type": "string", "examples": ["authors.list"]},
             "params": {"type": "object", "description": "the method's params (see x-methods)"},
+            "idempotency_key": IDEMPOTENCY_KEY_FIELD,
         },
         required=("method",),
     )
     async def _call_op(self, frame: dict[str, Any]) -> Reply:
         assert self.principal is not None
         method, params = _string(frame, "method"), frame.get("params")
-        return Reply(await self._calls.run(self.principal, self._token, self._peer, method, params))
+        key = _idempotency_key(frame)
+        result = await self._calls.run(
+            self.principal, self._token, self._peer, method, params, idempotency_key=key
+        )
+        return Reply(result)
 
     async def _auth(self, token: str) -> dict[str, Any]:
         principal = await self._verify(token)

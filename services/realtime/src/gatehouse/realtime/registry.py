@@ -56,6 +56,7 @@ class Caller:
     traceparent: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
+    idempotency_key: str | None = None
 
     def context(self) -> dict[str, Any]:
         context = {
@@ -64,6 +65,7 @@ class Caller:
             "traceparent": self.traceparent,
             "client_ip": self.client_ip,
             "user_agent": self.user_agent,
+            "idempotency_key": self.idempotency_key,
         }
         return {key: value for key, value in context.items() if value is not None}
 

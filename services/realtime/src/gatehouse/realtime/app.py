@@ -15,12 +15,35 @@ from gatehouse.common.health import Health, bus_check, health_router, jwks_check
 from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
 from gatehouse.common.tokens import JWTVerifier
+from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.realtime.asyncapi import asyncapi_document
-from gatehouse.realtime.endpoint import Runtime, WebSocketEndpoint
+from gatehouse.realtime.endpoint import Runtime, serve_websocket
 from gatehouse.realtime.hub import SERVICE_RESTART
 from gatehouse.realtime.intake import follow_bus, intake_check
 from gatehouse.realtime.registry import Registry, discover
 from gatehouse.realtime.settings import RealtimeSettings
+
+
+class RealtimeApp(FastAPI):
+    """FastAPI for the HTTP routes; a socket at ``/ws`` is served before FastAPI's stack.
+
+    Each layer of that stack (error and exception middleware, FastAPI's own, ours) is a
+    coroutine frame held for the life of every socket, and a socket needs none of them
+    (memory per idle socket is a budget, DESIGN §11).
+    """
+
+    def __init__(self, runtime: Runtime, **options: Any) -> None:
+        super().__init__(**options)
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            await serve_websocket(scope, receive, send, self.runtime)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+WS_PATH = "/ws"
 
 
 def create_app(
@@ -52,7 +75,8 @@ def create_app(
             health.started()
             yield
 
-    app = FastAPI(
+    app = RealtimeApp(
+        runtime,
         title="Gatehouse realtime",
         version="1.0.0",
         lifespan=lifespan,
@@ -67,8 +91,6 @@ def create_app(
         trusted_proxies=settings.trusted_proxies,
         access_log=settings.access_log,
     )
-    # Outermost: a socket at /ws skips the stack above (memory per idle socket).
-    app.add_middleware(WebSocketEndpoint, runtime=runtime)
     tracing.instrument_fastapi(app, "realtime", settings.trusted_proxies, exclude=["/ws"])
     return app
 

@@ -17,7 +17,7 @@ from gatehouse.common.errors import GatehouseError, ServiceUnavailable
 from gatehouse.common.identity import Principal
 from gatehouse.common.requests import TrustedPeers
 from gatehouse.common.tokens import JWTVerifier, bearer_token
-from gatehouse.common.types import ASGIApp, Receive, Scope, Send
+from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.realtime.calls import Calls, Peer
 from gatehouse.realtime.history import History
 from gatehouse.realtime.hub import (
@@ -71,24 +71,6 @@ class Runtime:
         return await self.verifier.verify(token)
 
 
-class WebSocketEndpoint:
-    """Pure ASGI: serves ``GET /ws`` itself and passes everything else to the app.
-
-    A socket skips the framework's routing, middleware stack and per-request objects:
-    they cost memory for as long as the socket lives (DESIGN §11 budgets an idle
-    socket), and a WebSocket needs none of them.
-    """
-
-    def __init__(self, app: ASGIApp, *, runtime: Runtime, path: str = "/ws") -> None:
-        self.app, self.runtime, self.path = app, runtime, path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == self.path:
-            await serve_websocket(scope, receive, send, self.runtime)
-        else:
-            await self.app(scope, receive, send)
-
-
 class AsgiSocket:
     """The :class:`~gatehouse.realtime.hub.Transport` of a connection: raw ASGI messages."""
 
@@ -108,6 +90,7 @@ class AsgiSocket:
 
 
 async def serve_websocket(scope: Scope, receive: Receive, send: Send, runtime: Runtime) -> None:
+    """Serve one WebSocket of ``GET /ws`` until it is finished."""
     if (await receive())["type"] != "websocket.connect":
         return
     socket = AsgiSocket(send)
@@ -131,6 +114,9 @@ async def serve_websocket(scope: Scope, receive: Receive, send: Send, runtime: R
     )
     runtime.hub.add(conn)
     peer = peer_of(scope, runtime.trusted)
+    # Read: the headers (the bearer token, the gateway's forwarded ones: 2-3 KB) need not
+    # stay for the life of an idle socket (DESIGN §11 budget).
+    scope["headers"] = ()
     session = Session(conn, runtime.intake, runtime.verify, runtime.settings, runtime.calls, peer)
     if principal is None or token is None:
         session.await_auth(runtime.settings.auth_timeout)

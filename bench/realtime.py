@@ -43,6 +43,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import yaml
@@ -91,6 +92,9 @@ class Client(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.upgraded = asyncio.get_running_loop().create_future()
         self.closed: int | None = None
+        # Set while a reply is awaited: a close fails it with the code and reason, so a
+        # refused socket says why instead of timing out.
+        self.waiting: asyncio.Future[dict[str, Any]] | None = None
         self._buffer = bytearray()
         self._handshaken = False
 
@@ -145,6 +149,15 @@ class Client(asyncio.Protocol):
                 self._send(0xA, payload)
             elif opcode == 8:
                 self.closed = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self._fail(f"closed {self.closed} {payload[2:].decode(errors='replace')!r}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"connection lost ({exc or 'EOF'})")
+
+    def _fail(self, why: str) -> None:
+        for waiter in (self.upgraded, self.waiting):
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(RuntimeError(why))
 
     def send_text(self, text: str) -> None:
         self._send(0x1, text.encode())
@@ -163,18 +176,28 @@ class Client(asyncio.Protocol):
         self.transport.write(header + mask + masked)
 
 
-class Crowd:
-    """N clients and what they received: replies by id, event arrival times by event id."""
+def event_id(text: str) -> str:
+    """The event id of a pushed frame, without parsing the JSON (10,000 of them per event)."""
+    return text.split('"id":"', 2)[1].split('"', 1)[0]
 
-    def __init__(self) -> None:
+
+def book_title(text: str) -> str:
+    return str(json.loads(text)["event"]["data"]["title"])
+
+
+class Crowd:
+    """N clients and what they received: replies by id, event arrival times by ``key``
+    (the event id unless told otherwise)."""
+
+    def __init__(self, key: Callable[[str], str] = event_id) -> None:
         self.clients: list[Client] = []
         self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.arrivals: dict[str, list[float]] = {}
+        self.key = key
 
     def on_text(self, client: Client, text: str, now: float) -> None:
         if text.startswith('{"type":"event"'):
-            event_id = text.split('"id":"', 2)[1].split('"', 1)[0]
-            self.arrivals.setdefault(event_id, []).append(now)
+            self.arrivals.setdefault(self.key(text), []).append(now)
             return
         message = json.loads(text)
         waiter = self.replies.pop(str(message.get("id")), None)
@@ -182,7 +205,7 @@ class Crowd:
             waiter.set_result(message)
 
     async def open(
-        self, count: int, ports: list[int], token: str, channel: str, batch: int = 250
+        self, count: int, ports: list[int], token: str, channel: str, batch: int = 100
     ) -> None:
         loop = asyncio.get_running_loop()
         for start in range(0, count, batch):
@@ -203,9 +226,13 @@ class Crowd:
         )
         await asyncio.wait_for(client.upgraded, 30)
         rid = uuid.uuid4().hex
-        self.replies[rid] = loop.create_future()
+        self.replies[rid] = client.waiting = loop.create_future()
         client.send_text(json.dumps({"id": rid, "op": "subscribe", "channel": ch}))
-        reply = await asyncio.wait_for(self.replies[rid], 30)
+        try:
+            reply = await asyncio.wait_for(self.replies[rid], 30)
+        except (TimeoutError, RuntimeError) as exc:
+            raise RuntimeError(f"subscribe #{len(self.clients) + 1} via {host}: {exc!r}") from None
+        client.waiting = None
         if not reply.get("ok"):
             raise RuntimeError(f"subscribe refused: {reply}")
         self.clients.append(client)
@@ -218,6 +245,8 @@ class Crowd:
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
     ordered = sorted(samples)
+    if not ordered:
+        return float("nan"), float("nan"), float("nan")
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
     return pick(0.5), pick(0.99), ordered[-1]
 
@@ -225,10 +254,13 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
 class Stack:
     """auth, realtime and the gateways as processes; stopped with SIGTERM at the end."""
 
-    def __init__(self, folder: Path, exchange: str, gateways: int) -> None:
-        self.folder, self.exchange = folder, exchange
+    def __init__(
+        self, folder: Path, exchange: str, gateways: int, database: str | None = None
+    ) -> None:
+        self.folder, self.exchange, self.database = folder, exchange, database
         self.gateways = [f"gateway-{n}" for n in range(1, gateways + 1)]
-        names = ["auth", "realtime", *self.gateways, *(f"admin-{g}" for g in self.gateways)]
+        self.services = ["auth", *(["authors"] if database else []), "realtime"]
+        names = [*self.services, *self.gateways, *(f"admin-{g}" for g in self.gateways)]
         self.ports = {name: free_port() for name in names}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -252,8 +284,16 @@ class Stack:
             "GATEHOUSE_GATEWAY_CONFIG": str(self._gateway_config()),
             "GATEHOUSE_UPSTREAM_AUTH_URL": f"http://127.0.0.1:{self.ports['auth']}",
             "GATEHOUSE_UPSTREAM_REALTIME_URL": f"http://127.0.0.1:{self.ports['realtime']}",
-            "GATEHOUSE_UPSTREAM_AUTHORS_URL": "http://127.0.0.1:9",
+            "GATEHOUSE_UPSTREAM_AUTHORS_URL": f"http://127.0.0.1:{self.ports.get('authors', 9)}",
             "GATEHOUSE_RATE_LIMIT_STORE": "memory",
+            **(
+                {
+                    "DATABASE_URL": self.database,
+                    "GATEHOUSE_AUTHORS_PORT": str(self.ports["authors"]),
+                }
+                if self.database
+                else {}
+            ),
         }
 
     def _gateway_config(self) -> Path:
@@ -266,7 +306,11 @@ class Stack:
         return path
 
     def start(self) -> None:
-        for name in ("auth", "realtime", *self.gateways):
+        if self.database:  # production never migrates itself; neither does the bench
+            subprocess.run(
+                [GATEHOUSE, "migrate", "authors"], env=self.env(), check=True, capture_output=True
+            )
+        for name in (*self.services, *self.gateways):
             log = (self.folder / f"{name}.log").open("wb")
             mode = "gateway" if name.startswith("gateway") else name
             self.processes[name] = subprocess.Popen(
@@ -320,10 +364,10 @@ async def settle_rss(pids: dict[str, int], seconds: float = 3.0) -> dict[str, in
     return last
 
 
-def token_of(gateway: int) -> str:
+def token_of(gateway: int, username: str = "viewer") -> str:
     response = httpx.post(
         f"http://127.0.0.1:{gateway}/auth/token",
-        json={"username": "viewer", "password": PASSWORD},
+        json={"username": username, "password": PASSWORD},
         timeout=30,
     )
     response.raise_for_status()
@@ -393,6 +437,51 @@ async def steady(bus: AmqpEventBus, crowd: Crowd, rate: float, seconds: float, s
     )
 
 
+async def writes(stack: Stack, few: Crowd, rate: float, seconds: float) -> None:
+    """Books created through the gateway at ``rate``/s (authors on PostgreSQL, its relay,
+    RabbitMQ, realtime): POST sent -> the event on each `books` subscriber."""
+    import aiohttp
+
+    gateway = f"http://127.0.0.1:{stack.ports[stack.gateways[0]]}"
+    headers = {"Authorization": f"Bearer {token_of(stack.ports[stack.gateways[0]], 'editor')}"}
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(gateway, connector=connector, headers=headers) as http:
+        async with http.post("/api/v1/authors", json={"name": "Bench Author"}) as created:
+            author = (await created.json())["id"]
+        sent: dict[str, float] = {}
+        answered: list[float] = []
+        statuses: dict[int, int] = {}
+
+        async def write(n: int) -> None:
+            title = f"bench-{n}"
+            sent[title] = start = time.perf_counter()
+            body = {"author_id": author, "title": title, "year": 1999}
+            async with http.post("/api/v1/books", json=body) as response:
+                await response.read()
+            answered.append((time.perf_counter() - start) * 1000)
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        total, begin = int(rate * seconds), time.perf_counter()
+        tasks = []
+        for n in range(total):
+            await asyncio.sleep(max(0.0, begin + n / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(write(n)))
+        achieved = total / (time.perf_counter() - begin)
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(3)
+    delays = [(t - sent[k]) * 1000 for k, times in few.arrivals.items() if k in sent for t in times]
+    missing = total * len(few.clients) - len(delays)
+    p50, p99, worst = percentiles(delays)
+    h50, h99, _ = percentiles(answered)
+    print(
+        f"writes: {total} books at {rate:g}/s (sent at {achieved:.0f}/s), statuses {statuses}, "
+        f"POST p50 {h50:.1f} ms p99 {h99:.1f} ms; write -> event on {len(few.clients)} "
+        f"`books` subscribers: {len(delays)} deliveries, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+        f"max {worst:.1f} ms, missing {missing}",
+        flush=True,
+    )
+
+
 async def run(args: argparse.Namespace, stack: Stack) -> None:
     pids = {name: stack.pid(name) for name in ("realtime", *stack.gateways)}
     ports = [stack.ports[g] for g in stack.gateways]
@@ -428,6 +517,11 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
             await few.open(args.subscribers, ports, token, "books")
             await steady(bus, few, args.rate, args.seconds, 1000)
             few.close()
+        if args.writes > 0:
+            writers = Crowd(key=book_title)
+            await writers.open(args.subscribers, ports, token, "books")
+            await writes(stack, writers, args.writes, args.seconds)
+            writers.close()
     finally:
         await bus.close()
         crowd.close()
@@ -457,19 +551,53 @@ def main() -> None:
         default=0,
         help="gateway processes (default: as the file limit needs)",
     )
+    parser.add_argument(
+        "--writes",
+        type=float,
+        default=0,
+        help="books created through the gateway per second, write -> client (0: skip; "
+        "starts authors on a fresh PostgreSQL database)",
+    )
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     limit = raise_file_limit()
     # A proxied socket costs a gateway two descriptors (client and upstream).
     gateways = args.gateways or max(1, -(-(2 * args.clients + 500) // limit))
     exchange = f"bench-{uuid.uuid4().hex[:8]}.events"
+    database = create_database(args.postgres) if args.writes > 0 else None
     with tempfile.TemporaryDirectory() as folder:
-        stack = Stack(Path(folder), exchange, gateways)
+        stack = Stack(Path(folder), exchange, gateways, database)
         try:
             stack.start()
             asyncio.run(run(args, stack))
         finally:
             stack.stop()
             asyncio.run(cleanup(exchange))
+            if database:
+                drop_database(args.postgres, database)
+
+
+def create_database(server: str) -> str:
+    """A fresh database on ``server`` for the authors service; its URL."""
+    name = f"gh_bench_rt_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_sql(server, f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(server)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def drop_database(server: str, database: str) -> None:
+    name = urlsplit(database).path.lstrip("/")
+    asyncio.run(_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _sql(server: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(server)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 if __name__ == "__main__":

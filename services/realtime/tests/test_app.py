@@ -10,6 +10,7 @@ import pydantic
 import pytest
 
 from gatehouse.common.errors import ConfigurationError
+from gatehouse.common.events import CloudEvent, InMemoryEventBus
 from gatehouse.realtime import UVICORN_WS_OPTIONS, RealtimeSettings, create_app
 from gatehouse.testing import bind_loopback
 
@@ -54,6 +55,58 @@ async def test_metrics_count_open_connections(issuer: Any, start_realtime: Any) 
         await client.call(id="1", op="ping")
         during = _sample((await http.get("/metrics")).text, "gatehouse_realtime_connections")
     assert during >= 1
+
+
+METRICS = (
+    'gatehouse_events_consumed_total{service="realtime",type="gatehouse.author.updated"}',
+    "gatehouse_realtime_subscriptions",
+    'gatehouse_realtime_messages_total{direction="out",kind="event"}',
+    'gatehouse_realtime_messages_total{direction="in",kind="request"}',
+    'gatehouse_realtime_duplicates_dropped_total{reason="id"}',
+    'gatehouse_realtime_duplicates_dropped_total{reason="sequence"}',
+    "gatehouse_realtime_event_lag_seconds_count",
+)
+
+
+async def test_metrics_count_events_in_and_out_subscriptions_and_duplicates(
+    issuer: Any, start_realtime: Any
+) -> None:
+    bus = InMemoryEventBus()
+    author = "00000000-0000-4000-8000-00000000000c"
+    first = CloudEvent(
+        source="/gatehouse/authors",
+        type="gatehouse.author.updated",
+        subject=author,
+        data={"id": author},
+        sequence=1,
+    )
+    replayed = first.model_copy(update={"id": "another-id"})  # same sequence, new id
+    async with (
+        start_realtime(bus=bus) as rt,
+        httpx.AsyncClient(base_url=rt.http_url) as http,
+        rt.connect(issuer.token()) as client,
+    ):
+        before = _samples((await http.get("/metrics")).text)
+        await client.call(id="1", op="subscribe", channel="authors")
+        for event in (first, first, replayed):
+            await bus.publish(event)
+        pushed = await client.receive()
+        await client.call(id="2", op="ping")  # nothing else was pushed before the pong
+        after = _samples((await http.get("/metrics")).text)
+    assert pushed["event"]["id"] == first.id
+    delta = [after[name] - before[name] for name in METRICS]
+    # consumed 3; 1 subscription; 1 event out (channel authors: 1 subscriber); 2 requests;
+    # duplicates: 1 by id, 3 by sequence (authors, authors.<id> and audit); lag observed twice
+    assert delta == [3, 1, 1, 2, 1, 3, 2]
+
+
+def _samples(exposition: str) -> dict[str, float]:
+    values = dict.fromkeys(METRICS, 0.0)
+    for line in exposition.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name in values:
+            values[name] = float(value)
+    return values
 
 
 def _sample(exposition: str, name: str) -> float:

@@ -27,6 +27,12 @@ class MemoryTransport:
         await self._flowing.wait()
         self.received.append(json.loads(data))
 
+    def send_now(self, data: str) -> bool:
+        if not self._flowing.is_set():
+            return False
+        self.received.append(json.loads(data))
+        return True
+
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         self.close_requested = code
         await self._flowing.wait()  # like uvicorn: a paused transport blocks the close frame

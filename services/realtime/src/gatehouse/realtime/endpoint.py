@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gatehouse.common.errors import GatehouseError, ServiceUnavailable
@@ -28,6 +29,7 @@ from gatehouse.realtime.hub import (
     Hub,
 )
 from gatehouse.realtime.intake import Intake
+from gatehouse.realtime.lean_protocol import SEND_TEXT_NOW
 from gatehouse.realtime.protocol import Session
 from gatehouse.realtime.registry import Registry
 from gatehouse.realtime.settings import RealtimeSettings
@@ -74,10 +76,13 @@ class Runtime:
 class AsgiSocket:
     """The :class:`~gatehouse.realtime.hub.Transport` of a connection: raw ASGI messages."""
 
-    __slots__ = ("_send",)
+    __slots__ = ("_now", "_send")
 
-    def __init__(self, send: Send) -> None:
-        self._send = send
+    def __init__(self, send: Send, now: Callable[[str], bool] | None = None) -> None:
+        self._send, self._now = send, now
+
+    def send_now(self, data: str) -> bool:
+        return self._now is not None and self._now(data)
 
     async def accept(self) -> None:
         await self._send({"type": "websocket.accept"})
@@ -93,7 +98,7 @@ async def serve_websocket(scope: Scope, receive: Receive, send: Send, runtime: R
     """Serve one WebSocket of ``GET /ws`` until it is finished."""
     if (await receive())["type"] != "websocket.connect":
         return
-    socket = AsgiSocket(send)
+    socket = AsgiSocket(send, scope.get("extensions", {}).get(SEND_TEXT_NOW))
     if not runtime.accepting:  # shutting down: go to another replica
         await _refuse(socket, SERVICE_RESTART, "server restarting")
         return

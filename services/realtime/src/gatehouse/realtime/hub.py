@@ -1,7 +1,8 @@
 """Connections and channels: a broadcast that never waits for a slow client.
 
-Each :class:`Connection` owns a bounded send backlog, drained by a writer task that
-exists only while messages wait.
+Each :class:`Connection` writes at once when nothing waits before the message and the
+transport can take it without waiting; otherwise into a bounded send backlog, drained
+by a writer task that exists only while messages wait.
 :meth:`Hub.broadcast` is synchronous: it takes a message serialised once and puts it in
 every subscriber's queue without awaiting, so one stalled client cannot delay the
 others. A client whose queue is full is closed with 1013 (try again later).
@@ -34,6 +35,10 @@ class Transport(Protocol):
     """What a connection needs of a WebSocket (Starlette's ``WebSocket`` is one)."""
 
     async def send_text(self, data: str) -> None: ...
+
+    def send_now(self, data: str) -> bool:
+        """Write ``data`` at once when that needs no waiting; ``False``: not written."""
+        ...
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
@@ -97,6 +102,8 @@ class Connection:
             metrics.SLOW_CONSUMERS.inc()
             self.close(TRY_AGAIN_LATER, "send queue full", flush=False)
             return False
+        if self._writer is None and isinstance(text, str) and self._transport.send_now(text):
+            return True  # nothing queued before it, and the transport took it: no task
         self._push(text)
         return True
 

@@ -16,6 +16,7 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
 
@@ -84,8 +85,18 @@ class _Gate:
             await asyncio.shield(self._waiter)
 
 
+SEND_TEXT_NOW = "gatehouse.websocket.send_text_now"
+"""The ASGI extension (``scope["extensions"]``) of
+:meth:`LeanWebSocketProtocol.send_text_now`."""
+
+
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
-    """``ws`` for ``uvicorn.Config`` (see :func:`gatehouse.realtime.server.uvicorn_ws_options`)."""
+    """``ws`` for ``uvicorn.Config`` (see :func:`gatehouse.realtime.server.uvicorn_ws_options`).
+
+    Besides ASGI's ``send``, it offers the app a synchronous write as an ASGI extension
+    (:data:`SEND_TEXT_NOW`): a broadcast to 10,000 sockets then costs 10,000 writes,
+    not 10,000 tasks.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,6 +110,26 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         # suspended generator): empty its headers rather than letting them stay.
         event.headers.clear()
         self.request = None  # type: ignore[assignment]
+        if self.handshake_initiated and not self.close_sent:
+            self.scope["extensions"][SEND_TEXT_NOW] = self.send_text_now  # type: ignore[assignment]
+
+    def send_text_now(self, text: str) -> bool:
+        """Write a text frame at once if that needs no waiting (the socket open, the
+        transport not paused); ``False``: nothing written, use ``send``."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or not self.writable.is_set()
+            or self.initial_response is not None
+        ):
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: Any) -> None:
         await super().send(message)

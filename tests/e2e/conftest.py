@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -84,6 +85,34 @@ def _environment(changes: dict[str, str | None]) -> dict[str, str]:
     for name in [k for k, v in changes.items() if v is None]:
         env.pop(name, None)
     return env
+
+
+def production_env(
+    auth_port: int, postgres_url: str, redis_namespace: Any, amqp_namespace: Any
+) -> dict[str, str | None]:
+    """What every process of split mode reads: the production profile (the default of
+    `gatehouse run <service>`), complete, on the test's database, Redis prefix and exchange."""
+    return {
+        "GATEHOUSE_PROFILE": None,
+        "OIDC_ISSUER": f"http://127.0.0.1:{auth_port}/realms/gatehouse",
+        "GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD,
+        "GATEHOUSE_DATA_DIR": ".data",
+        "DATABASE_URL": postgres_url,
+        "AMQP_URL": amqp_namespace.url,
+        "GATEHOUSE_AMQP_EXCHANGE": amqp_namespace.exchange,
+        "REDIS_URL": redis_namespace.url,
+        "GATEHOUSE_RATE_LIMIT_PREFIX": redis_namespace.prefix,
+    }
+
+
+def auth_env(auth_port: int) -> dict[str, str]:
+    """The auth process of split mode: the embedded issuer, opted in, its key encrypted."""
+    return {
+        "GATEHOUSE_AUTH_PORT": str(auth_port),
+        "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",
+        "GATEHOUSE_AUTH_KEY_PASSPHRASE": "an e2e passphrase of the signing key",
+        "GATEHOUSE_AUTH_PUBLIC_URL": f"http://127.0.0.1:{auth_port}",
+    }
 
 
 @pytest.fixture

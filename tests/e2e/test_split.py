@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import DEMO_PASSWORD, Processes, free_port, user_flow, wait_ready
+from .conftest import Processes, auth_env, free_port, production_env, user_flow, wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
@@ -16,28 +16,10 @@ async def test_the_whole_flow_in_split_mode(
     # `processes` comes last so that it is torn down first: a service still running
     # would re-declare the test's stream queue after its clean-up deleted it.
     auth_port = free_port()
-    issuer = f"http://127.0.0.1:{auth_port}/realms/gatehouse"
-    # The production profile (the default of `gatehouse run <service>`), complete.
-    common: dict[str, str | None] = {
-        "GATEHOUSE_PROFILE": None,
-        "OIDC_ISSUER": issuer,
-        "GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD,
-        "GATEHOUSE_DATA_DIR": ".data",
-        "DATABASE_URL": postgres_url,
-        "AMQP_URL": amqp_namespace.url,
-        "GATEHOUSE_AMQP_EXCHANGE": amqp_namespace.exchange,
-        "REDIS_URL": redis_namespace.url,
-        "GATEHOUSE_RATE_LIMIT_PREFIX": redis_namespace.prefix,
-    }
+    common = production_env(auth_port, postgres_url, redis_namespace, amqp_namespace)
     processes.run(["migrate", "authors"], common)
     processes.run(["migrate", "auth"], common)  # production services never migrate themselves
-    auth = {
-        "GATEHOUSE_AUTH_PORT": str(auth_port),
-        "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",
-        "GATEHOUSE_AUTH_KEY_PASSPHRASE": "an e2e passphrase of the signing key",
-        "GATEHOUSE_AUTH_PUBLIC_URL": f"http://127.0.0.1:{auth_port}",
-    }
-    processes.start("auth", ["run", "auth"], {**common, **auth})
+    processes.start("auth", ["run", "auth"], {**common, **auth_env(auth_port)})
     authors_port = free_port()
     processes.start(
         "authors",

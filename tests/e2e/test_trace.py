@@ -11,7 +11,7 @@ import pytest
 
 from gatehouse.testing import CollectedSpan, OtlpCollector, serve
 
-from .conftest import DEMO_PASSWORD, Processes, free_port, login, wait_ready
+from .conftest import Processes, auth_env, free_port, login, production_env, wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
@@ -73,30 +73,15 @@ async def _start_split_mode(
     while len(ports) < 5:  # distinct: a port free now may be handed out twice
         ports.add(free_port())
     auth_port, authors_port, realtime_port, gateway_port, admin_port = ports
-    issuer = f"http://127.0.0.1:{auth_port}/realms/gatehouse"
-    common: dict[str, str | None] = {
-        "GATEHOUSE_PROFILE": None,
-        "OIDC_ISSUER": issuer,
-        "GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD,
-        "GATEHOUSE_DATA_DIR": ".data",
-        "DATABASE_URL": postgres_url,
-        "AMQP_URL": amqp_namespace.url,
-        "GATEHOUSE_AMQP_EXCHANGE": amqp_namespace.exchange,
-        "REDIS_URL": redis_namespace.url,
-        "GATEHOUSE_RATE_LIMIT_PREFIX": redis_namespace.prefix,
+    common = {
+        **production_env(auth_port, postgres_url, redis_namespace, amqp_namespace),
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within a tenth of a second
         "OTEL_SERVICE_NAME": None,
     }
     processes.run(["migrate", "authors"], common)
     processes.run(["migrate", "auth"], common)
-    auth = {
-        "GATEHOUSE_AUTH_PORT": str(auth_port),
-        "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",
-        "GATEHOUSE_AUTH_KEY_PASSPHRASE": "an e2e passphrase of the signing key",
-        "GATEHOUSE_AUTH_PUBLIC_URL": f"http://127.0.0.1:{auth_port}",
-    }
-    processes.start("auth", ["run", "auth"], {**common, **auth})
+    processes.start("auth", ["run", "auth"], {**common, **auth_env(auth_port)})
     authors = {"GATEHOUSE_AUTHORS_PORT": str(authors_port), "GATEHOUSE_AUTHORS_RELAY": "false"}
     processes.start("authors", ["run", "authors"], {**common, **authors})
     processes.start("relay", ["run", "relay"], common)

@@ -32,21 +32,7 @@ async def test_a_created_author_is_one_trace_from_the_request_to_its_event(
     engine: AsyncEngine,
     auth: Callable[..., dict[str, str]],
 ) -> None:
-    bus = InMemoryEventBus()
-    received: asyncio.Queue[CloudEvent] = asyncio.Queue()
-    await bus.subscribe("gatehouse.author.#", received.put)
-    app = create_app(settings, bus=bus, verifier=verifier)  # built with tracing on
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client,
-    ):
-        response = await client.post(
-            "/v1/authors",
-            json={"name": "Ursula K. Le Guin"},
-            headers={**auth("create-author"), "traceparent": CALLER},
-        )
-        assert response.status_code == 201
-        event = await asyncio.wait_for(received.get(), 10)
+    event = await _create_author_as_a_trusted_caller(settings, verifier, auth)  # tracing on
     server = _one(spans, SpanKind.SERVER)
     publish = _one(spans, SpanKind.PRODUCER)
     assert _ids(server) == (TRACE, f"{server.context.span_id:016x}")
@@ -65,6 +51,15 @@ async def test_with_tracing_off_the_event_still_carries_the_callers_trace(
     engine: AsyncEngine,
     auth: Callable[..., dict[str, str]],
 ) -> None:
+    event = await _create_author_as_a_trusted_caller(settings, verifier, auth)
+    assert await _row_traceparent(engine) == CALLER
+    assert event.traceparent == CALLER
+
+
+async def _create_author_as_a_trusted_caller(
+    settings: AuthorsSettings, verifier: JWTVerifier, auth: Callable[..., dict[str, str]]
+) -> CloudEvent:
+    """POST an author with the caller's ``traceparent``; the event the relay published."""
     bus = InMemoryEventBus()
     received: asyncio.Queue[CloudEvent] = asyncio.Queue()
     await bus.subscribe("gatehouse.author.#", received.put)
@@ -73,14 +68,13 @@ async def test_with_tracing_off_the_event_still_carries_the_callers_trace(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client,
     ):
-        await client.post(
+        response = await client.post(
             "/v1/authors",
             json={"name": "Ursula K. Le Guin"},
             headers={**auth("create-author"), "traceparent": CALLER},
         )
-        event = await asyncio.wait_for(received.get(), 10)
-    assert await _row_traceparent(engine) == CALLER
-    assert event.traceparent == CALLER
+        assert response.status_code == 201
+        return await asyncio.wait_for(received.get(), 10)
 
 
 def _one(spans: InMemorySpanExporter, kind: SpanKind) -> ReadableSpan:

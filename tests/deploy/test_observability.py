@@ -41,7 +41,6 @@ PENDING = {
     "gatehouse_auth_lockouts_total": "auth #11",
     "gatehouse_auth_logins_total": "auth #11",
     "gatehouse_auth_refreshes_total": "auth #11",
-    "gatehouse_auth_signing_key_age_seconds": "auth #11",
 }
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 SEVERITIES = {"critical", "warning"}

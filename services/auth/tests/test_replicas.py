@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gatehouse.auth.embedded.key_store import load_or_create_signing_key
+from gatehouse.auth.embedded.key_store import KeyStore
 from gatehouse.auth.embedded.keys import SigningKey
 from gatehouse.auth.embedded.sessions import RefreshOutcome
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
@@ -17,6 +17,12 @@ from gatehouse.auth.tables import signing_keys
 from .conftest import migrated_engine
 
 ROUNDS = 20
+
+
+async def load_or_create_signing_key(engine: AsyncEngine, legacy: Path) -> SigningKey:
+    """What one replica signs with after it opened the key ring."""
+    ring = await KeyStore(engine, passphrase=None, overlap=360).open_ring(legacy)
+    return ring.signer(float("inf")).key
 
 
 def stores(one: AsyncEngine, two: AsyncEngine) -> tuple[SqlSessionStore, SqlSessionStore]:

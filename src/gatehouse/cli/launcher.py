@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from gatehouse.cli.banner import print_banner
 from gatehouse.common import tracing
@@ -30,6 +32,8 @@ from gatehouse.common.server import Server, serve_until_signalled
 from gatehouse.common.settings import CommonSettings
 
 log = logging.getLogger("gatehouse.launcher")
+_T = TypeVar("_T")
+_KEY_PROBLEM = re.compile(r"^(KEYCLOAK_URL|GATEHOUSE_AUTH_KEY_PASSPHRASE) ")
 ORDER = ("auth", "authors", "realtime", "gateway")  # the issuer first: the others load its keys
 PORT = {name: f"GATEHOUSE_{name.upper()}_PORT" for name in ORDER}
 ADMIN = "GATEHOUSE_ADMIN_PORT"
@@ -215,6 +219,23 @@ def migrate(service: str) -> None:
     log.info("the %s database is at the newest schema", service)
 
 
+def rotate_keys(activate_in: float | None) -> None:
+    """Add a signing key to the embedded issuer's database (``gatehouse auth rotate-keys``)."""
+    from gatehouse.auth.settings import AuthSettings
+    from gatehouse.auth.signing_keys import rotate_signing_keys
+
+    os.environ.setdefault("GATEHOUSE_PROFILE", "production")  # as `gatehouse run auth`
+    settings = AuthSettings()
+    setup_logging(settings.log_level, json_logs=settings.log_json)
+    # Of the service's production checks, those about the issuer and its keys.
+    problems = [p for p in settings.production_problems() if _KEY_PROBLEM.search(p)]
+    if settings.production and problems:
+        raise UnsafeForProduction(problems)
+    added = _run(rotate_signing_keys(settings, activate_in))
+    when = datetime.fromtimestamp(added.activates_at, UTC).isoformat(timespec="seconds")
+    print(f"added signing key {added.kid}; it signs from {when} on")
+
+
 async def _migrate_authors(settings: Any) -> None:
     from gatehouse.authors.adapters.database import check_reachable, create_engine
     from gatehouse.authors.migrations import SCRIPTS
@@ -239,7 +260,7 @@ async def _migrate_auth(settings: Any) -> None:
         await engine.dispose()
 
 
-def _run(main: Coroutine[Any, Any, None]) -> None:
+def _run(main: Coroutine[Any, Any, _T]) -> _T:
     try:
         import uvloop
 
@@ -247,4 +268,4 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         runner = asyncio.Runner()
     with runner:
-        runner.run(main)
+        return runner.run(main)

@@ -48,6 +48,17 @@ Replicas migrating at once take turns (an advisory lock on PostgreSQL).
 """
 
 
+AUTH = """\
+Operate the embedded issuer (the auth service without KEYCLOAK_URL). Reads the auth
+service's environment: GATEHOUSE_AUTH_DATABASE_URL, GATEHOUSE_AUTH_KEY_PASSPHRASE, ...
+
+  rotate-keys   add a new signing key. Every replica publishes it in its JWKS within
+                GATEHOUSE_AUTH_KEY_POLL_SECONDS and signs with it from --activate-in
+                seconds on (default GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS); the previous
+                key stays published until every token it signed has expired.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatehouse",
@@ -73,6 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     migrate.add_argument("service", choices=("authors", "auth"), help="whose database")
+    auth = commands.add_parser(
+        "auth",
+        help="operate the embedded issuer (rotate-keys)",
+        description=AUTH,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    auth.add_argument("action", choices=("rotate-keys",), help="what to do (see above)")
+    auth.add_argument(
+        "--activate-in",
+        type=float,
+        metavar="SECONDS",
+        help="seconds until the new key signs (default GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS)",
+    )
     return parser
 
 
@@ -83,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             launcher.migrate(args.service)
+        elif args.command == "auth":
+            launcher.rotate_keys(args.activate_in)
         else:
             launcher.run(args.mode)
     except UnsafeForProduction as exc:

@@ -17,8 +17,7 @@ from gatehouse.auth.database import check_reachable, create_engine
 from gatehouse.auth.demo import demo_credentials
 from gatehouse.auth.embedded import oidc_routes
 from gatehouse.auth.embedded.issuer import Issuer, IssuerConfig, OAuthError
-from gatehouse.auth.embedded.key_store import load_or_create_signing_key
-from gatehouse.auth.embedded.keys import KEY_FILE
+from gatehouse.auth.embedded.key_ring import KeyRing
 from gatehouse.auth.embedded.lockout import LoginThrottle
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 from gatehouse.auth.embedded.users import UserDirectory
@@ -26,6 +25,7 @@ from gatehouse.auth.keycloak import KeycloakProvider
 from gatehouse.auth.migrations import SCRIPTS, migrate
 from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
 from gatehouse.auth.settings import AuthSettings
+from gatehouse.auth.signing_keys import watch_signing_keys
 from gatehouse.common import tracing
 from gatehouse.common.health import Check, CheckFn, Health, health_router
 from gatehouse.common.middleware import ServiceMiddleware
@@ -56,7 +56,7 @@ async def open_database(settings: AuthSettings) -> AsyncEngine:
 
 
 async def build_issuer(
-    settings: AuthSettings, hasher: PasswordHasher, engine: AsyncEngine
+    settings: AuthSettings, hasher: PasswordHasher, engine: AsyncEngine, keys: KeyRing
 ) -> Issuer:
     """The embedded issuer with the demo users; its sessions and signing key in ``engine``.
 
@@ -74,7 +74,7 @@ async def build_issuer(
         users = UserDirectory([], hasher)
     return Issuer(
         config,
-        await load_or_create_signing_key(engine, settings.data_dir / KEY_FILE),
+        keys,
         users,
         SqlSessionStore(engine, settings.refresh_token_ttl, settings.session_max_ttl),
         LoginThrottle(settings.lockout_failures, settings.lockout_seconds),
@@ -94,11 +94,13 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with AsyncExitStack() as stack:
-            engine = issuer = None
+            engine = issuer = keys = None
             if settings.embedded:
                 engine = await open_database(settings)
                 stack.push_async_callback(engine.dispose)
-                issuer = await build_issuer(settings, hasher, engine)
+                keys = await watch_signing_keys(settings, engine)
+                stack.push_async_callback(keys.close)
+                issuer = await build_issuer(settings, hasher, engine, keys.ring)
                 health.add("database", database_check(engine))
                 health.add("schema", SCRIPTS.check(engine))
             provider: IdentityProvider = (
@@ -110,7 +112,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
             health.add("jwks", _provider_check(provider, settings))
             health.started()
             log.info("auth service ready; issuer %s", settings.issuer())
-            yield {"provider": provider, "issuer": issuer, "database": engine}
+            yield {"provider": provider, "issuer": issuer, "database": engine, "keys": keys}
 
     app = FastAPI(title="Gatehouse auth", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)

@@ -22,6 +22,7 @@ from gatehouse.common.settings import (
 
 HTTP_SCHEMES = ("http", "https")
 DATABASE_FILE = "auth.db"
+KEY_LEEWAY_SECONDS = 60  # JWTVerifier's leeway (30 s) and clock skew between replicas
 
 
 class AuthSettings(CommonSettings):
@@ -61,6 +62,15 @@ class AuthSettings(CommonSettings):
     )
     lockout_seconds: int = Field(
         300, ge=1, le=86400, validation_alias="GATEHOUSE_AUTH_LOCKOUT_SECONDS"
+    )
+    # Key ring: how often each replica looks for a key added elsewhere, and how long a
+    # new key is published before it signs (longer than the poll, so that every
+    # replica's JWKS lists it before any token carries it).
+    key_poll_seconds: float = Field(
+        2.0, gt=0, le=300, validation_alias="GATEHOUSE_AUTH_KEY_POLL_SECONDS"
+    )
+    key_activation_seconds: float = Field(
+        10.0, ge=0, le=86400, validation_alias="GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS"
     )
 
     @field_validator("public_url")
@@ -147,6 +157,11 @@ class AuthSettings(CommonSettings):
     def database_setting(self) -> str:
         """The variable to blame when the database cannot be reached."""
         return "GATEHOUSE_AUTH_DATABASE_URL" if self.database_url else "GATEHOUSE_DATA_DIR"
+
+    def key_overlap(self) -> float:
+        """How long a retired key stays published: the longest life of a token it signed
+        (access and ID tokens; refresh tokens are not signed) plus verifiers' leeway."""
+        return self.access_token_ttl + KEY_LEEWAY_SECONDS
 
     def embedded_issuer_url(self) -> str:
         """``<public_url>/realms/<realm>``: the ``iss`` of the tokens the embedded issuer signs."""

@@ -52,10 +52,12 @@ signing_keys = sa.Table(
     "auth_signing_keys",
     metadata,
     sa.Column("kid", sa.String(64), primary_key=True),
-    # PKCS#8 PEM, unencrypted: encryption at rest is not done yet.
+    # PKCS#8 PEM, encrypted with GATEHOUSE_AUTH_KEY_PASSPHRASE when it is set.
     sa.Column("private_pem", sa.Text(), nullable=False),
     sa.Column("created_at", sa.Double(), nullable=False),
-    # "current" on the one key that signs, NULL on older keys; unique, so that
-    # replicas starting together cannot both install a key.
+    # "current" on the first key installed, NULL on keys added by rotation; unique, so
+    # that replicas starting together on an empty table cannot both install a key.
     sa.Column("slot", sa.String(16), nullable=True, unique=True),
+    # When the key starts signing (published before that); NULL: at created_at.
+    sa.Column("activates_at", sa.Double(), nullable=True),
 )

@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from gatehouse.auth.embedded.key_ring import KeyRing
 from gatehouse.auth.embedded.keys import ALGORITHM, SigningKey
 from gatehouse.auth.embedded.lockout import LoginThrottle
 from gatehouse.auth.embedded.sessions import Clock, RefreshOutcome, Session, SessionStore
@@ -66,18 +67,23 @@ class Issuer:
     def __init__(
         self,
         config: IssuerConfig,
-        key: SigningKey,
+        keys: KeyRing,
         users: UserDirectory,
         sessions: SessionStore,
         throttle: LoginThrottle,
         clock: Clock = time.time,
     ) -> None:
         self.config = config
-        self.key = key
+        self.keys = keys
         self.users = users
         self.sessions = sessions
         self.throttle = throttle
         self._clock = clock
+
+    @property
+    def key(self) -> SigningKey:
+        """The key that signs now (it changes when a rotated key activates)."""
+        return self.keys.signer(self._clock()).key
 
     def discovery(self) -> dict[str, Any]:
         base = f"{self.config.issuer}/protocol/openid-connect"
@@ -114,7 +120,8 @@ class Issuer:
         }
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.key.jwk()]}
+        """The signing key, a key about to sign, and retired keys whose tokens may live."""
+        return {"keys": [entry.key.jwk() for entry in self.keys.published(self._clock())]}
 
     def check_client(self, client_id: str | None, client_secret: str | None) -> None:
         """Only the configured client may ask; its secret too when one is configured."""
@@ -203,7 +210,7 @@ class Issuer:
     async def verify_access_token(self, token: str) -> dict[str, Any]:
         """Claims of a valid access token of a live session; else ``invalid_token`` (401)."""
         try:
-            claims = self.key.verify(token, issuer=self.config.issuer)
+            claims = self.keys.verify(token, issuer=self.config.issuer, now=self._clock())
         except jwt.PyJWTError:
             raise invalid_token() from None
         if claims.get("typ") != "Bearer":

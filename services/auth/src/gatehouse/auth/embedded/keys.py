@@ -1,4 +1,9 @@
-"""The issuer's RSA signing key, persisted so that a restart keeps tokens valid."""
+"""The issuer's RSA signing keys, sealed with a passphrase when they are stored.
+
+Stored keys are PKCS#8 PEM encrypted with ``GATEHOUSE_AUTH_KEY_PASSPHRASE``
+(cryptography's best available scheme); without a passphrase (the embedded profile on
+one machine) they are plain PEM in a private folder.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from gatehouse.common.errors import ConfigurationError
+
 log = logging.getLogger("gatehouse.auth.embedded.keys")
 ALGORITHM = "RS256"
 KEY_FILE = "issuer-key.pem"
+PASSPHRASE_SETTING = "GATEHOUSE_AUTH_KEY_PASSPHRASE"  # noqa: S105 (a variable name)
+_ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
 
 class SigningKey:
@@ -33,8 +42,23 @@ class SigningKey:
         return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
     @classmethod
-    def from_pem(cls, pem: bytes, source: str = "the PEM") -> SigningKey:
-        key = serialization.load_pem_private_key(pem, password=None)
+    def from_pem(
+        cls, pem: bytes, source: str = "the PEM", passphrase: bytes | None = None
+    ) -> SigningKey:
+        """Read a key; ``passphrase`` opens a sealed one (a plain one needs none).
+
+        Raises ``ConfigurationError`` naming the passphrase setting when a sealed key
+        comes without it or does not open with it.
+        """
+        sealed = is_sealed(pem)
+        if sealed and passphrase is None:
+            raise ConfigurationError(PASSPHRASE_SETTING, f"is needed to read {source}")
+        try:
+            key = serialization.load_pem_private_key(pem, password=passphrase if sealed else None)
+        except ValueError:
+            if not sealed:
+                raise
+            raise ConfigurationError(PASSPHRASE_SETTING, f"does not open {source}") from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError(f"{source} does not hold an RSA private key")
         return cls(key)
@@ -46,12 +70,15 @@ class SigningKey:
             _write_new_key(path)
         return cls.from_pem(path.read_bytes(), str(path))
 
-    def pem(self) -> bytes:
-        """The private key as unencrypted PKCS#8 PEM."""
+    def pem(self, passphrase: bytes | None = None) -> bytes:
+        """The private key as PKCS#8 PEM, sealed with ``passphrase`` when one is given."""
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase)
+            if passphrase
+            else serialization.NoEncryption()
+        )
         return self._private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
         )
 
     def jwk(self) -> dict[str, Any]:
@@ -79,6 +106,11 @@ class SigningKey:
             options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": False},
         )
         return claims
+
+
+def is_sealed(pem: bytes) -> bool:
+    """Whether ``pem`` is an encrypted PKCS#8 key."""
+    return pem.lstrip().startswith(_ENCRYPTED_PEM)
 
 
 def _write_new_key(path: Path) -> None:

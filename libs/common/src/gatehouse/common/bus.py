@@ -2,16 +2,22 @@
 
 ``memory://`` is the in-process bus (monolithic mode, tests); ``amqp://`` and
 ``amqps://`` are RabbitMQ. The bus is returned not started: its owner calls
-``start()`` in its lifespan and ``close()`` at the end.
+``start()`` in its lifespan and ``close()`` at the end; :func:`open_bus` does both for
+a service that owns its bus (``AMQP_URL`` and ``GATEHOUSE_AMQP_EXCHANGE``).
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from gatehouse.common.errors import ConfigurationError
 from gatehouse.common.events import DEFAULT_MAX_DELIVERIES, EXCHANGE, EventBus
 from gatehouse.common.settings import mask_url
+
+if TYPE_CHECKING:
+    from gatehouse.common.settings import BusSettings
 
 MEMORY_URL = "memory://"
 BUS_SCHEMES = ("memory", "amqp", "amqps")
@@ -42,3 +48,11 @@ def bus_from_url(
         return AmqpEventBus(url, exchange=exchange, setting=setting, max_deliveries=deliveries)
     allowed = ", ".join(f"{s}://" for s in BUS_SCHEMES)
     raise ConfigurationError(setting, f"must start with one of {allowed}; got {mask_url(url)!r}")
+
+
+async def open_bus(settings: BusSettings, stack: contextlib.AsyncExitStack) -> EventBus:
+    """The bus a service's ``settings`` name, started; closed when ``stack`` closes."""
+    bus = bus_from_url(settings.bus_url(), exchange=settings.amqp_exchange)
+    await bus.start()
+    stack.push_async_callback(bus.close)
+    return bus

@@ -37,7 +37,7 @@ from gatehouse.authors.service_layer.messagebus import MessageBus
 from gatehouse.authors.service_layer.registry import routes
 from gatehouse.authors.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from gatehouse.authors.settings import AuthorsSettings
-from gatehouse.common.bus import bus_from_url
+from gatehouse.common.bus import open_bus
 from gatehouse.common.events import CloudEvent, EventBus
 from gatehouse.common.health import Check, CheckFn, jwks_check
 from gatehouse.common.requests import TrustedPeers
@@ -133,7 +133,7 @@ async def bootstrap(
         verifier = JWTVerifier(settings.issuer(), settings.oidc_audience)
         await verifier.start()
         stack.push_async_callback(verifier.close)
-    events = bus or await _own_bus(stack, settings)
+    events = bus or await open_bus(settings, stack)
     services = Services(
         settings,
         engine,
@@ -187,13 +187,6 @@ async def _cache(stack: contextlib.AsyncExitStack, settings: AuthorsSettings) ->
     stack.push_async_callback(client.aclose)
     shared = RedisCache(client, prefix=settings.cache_prefix, ttl=settings.cache_redis_ttl)
     return LayeredCache(local, shared)
-
-
-async def _own_bus(stack: contextlib.AsyncExitStack, settings: AuthorsSettings) -> EventBus:
-    bus = bus_from_url(settings.bus_url(), exchange=settings.amqp_exchange)
-    await bus.start()
-    stack.push_async_callback(bus.close)
-    return bus
 
 
 async def _start_relay(stack: contextlib.AsyncExitStack, services: Services) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from gatehouse.common import tracing
-from gatehouse.common.bus import bus_from_url
+from gatehouse.common.bus import open_bus
 from gatehouse.common.events import EventBus
 from gatehouse.common.health import Health, bus_check, health_router, jwks_check
 from gatehouse.common.middleware import ServiceMiddleware
@@ -60,7 +60,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            events = bus if bus is not None else await _own_bus(settings, stack)
+            events = bus if bus is not None else await open_bus(settings, stack)
             verifier = JWTVerifier(settings.issuer(), settings.oidc_audience)
             await verifier.start()
             stack.push_async_callback(verifier.close)
@@ -93,13 +93,6 @@ def create_app(
     )
     tracing.instrument_fastapi(app, "realtime", settings.trusted_proxies, exclude=["/ws"])
     return app
-
-
-async def _own_bus(settings: RealtimeSettings, stack: contextlib.AsyncExitStack) -> EventBus:
-    events = bus_from_url(settings.bus_url(), exchange=settings.amqp_exchange)
-    await events.start()
-    stack.push_async_callback(events.close)
-    return events
 
 
 async def _drain(runtime: Runtime, health: Health) -> None:

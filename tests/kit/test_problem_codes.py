@@ -1,6 +1,6 @@
 """One style of problem ``code`` everywhere: a status the framework answers (a router's
 404 or 405, an ``HTTPException``) carries the same snake_case code as the error class
-of that status that services and the gateway raise on purpose (#5: ``not_found``,
+of that status (gatehouse.common.errors) that services and the gateway raise (#5: ``not_found``,
 never ``http_404``; ``rate_limited``, never ``too_many_requests``)."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from starlette.exceptions import HTTPException
 
 from gatehouse.common import errors
 from gatehouse.common.problem import status_code_word
-from gatehouse.gateway import errors as gateway_errors
 from gatehouse.testing import serve
 
 from .conftest import AppFactory
@@ -31,12 +30,13 @@ STANDING_FOR_STATUS = [
     errors.UpstreamError,
     errors.ServiceUnavailable,
     errors.UpstreamTimeout,
-    gateway_errors.MethodNotAllowed,
-    gateway_errors.RequestTimeout,
-    gateway_errors.UriTooLong,
-    gateway_errors.UnsupportedMediaType,
-    gateway_errors.HeadersTooLarge,
-    gateway_errors.UpgradeRequired,
+    errors.MethodNotAllowed,
+    errors.RequestTimeout,
+    errors.UriTooLong,
+    errors.UnsupportedMediaType,
+    errors.HeadersTooLarge,
+    errors.UpgradeRequired,
+    errors.PreconditionRequired,
 ]
 
 

@@ -29,11 +29,16 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from gatehouse.common.errors import BadRequest, GatehouseError
+from gatehouse.common.errors import (
+    BadRequest,
+    GatehouseError,
+    HeadersTooLarge,
+    RequestTimeout,
+    UriTooLong,
+)
 from gatehouse.common.problem import encode_problem
 from gatehouse.gateway.config import Limits
 from gatehouse.gateway.edge.response import SECURITY_HEADERS
-from gatehouse.gateway.errors import HeadersTooLarge, RequestTimeout, UriTooLong
 
 LimitsSource = Callable[[], Limits]
 

@@ -18,9 +18,12 @@ from gatehouse.common import tracing
 from gatehouse.common.errors import (
     BadRequest,
     Forbidden,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    UnsupportedMediaType,
+    UpgradeRequired,
 )
 from gatehouse.common.identity import Principal
 from gatehouse.common.tokens import bearer_token
@@ -28,7 +31,6 @@ from gatehouse.common.types import Message, Receive
 from gatehouse.gateway.client_ip import ClientAddress
 from gatehouse.gateway.config import Cors, GatewayConfig, RateLimitPolicy, Route
 from gatehouse.gateway.edge.exchange import Exchange
-from gatehouse.gateway.errors import MethodNotAllowed, UnsupportedMediaType, UpgradeRequired
 from gatehouse.gateway.rate_limit import RateLimiter, limit_headers, too_many
 
 _INVALID_TOKEN = 'Bearer realm="gatehouse", error="invalid_token"'  # noqa: S105 (RFC 6750 §3)

@@ -8,6 +8,7 @@ RFC 9457 ``application/problem+json`` response over HTTP, or an error envelope
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 
@@ -59,16 +60,62 @@ class Conflict(GatehouseError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class MethodNotAllowed(GatehouseError):
+    """The resource does not answer this method (405); ``Allow`` lists those it does."""
+
+    status, code, title = 405, "method_not_allowed", "Method Not Allowed"
+
+    def __init__(self, allowed: Iterable[str], **extra: Any) -> None:
+        methods = ", ".join(allowed)
+        super().__init__(f"allowed methods: {methods}", **extra)
+        self.headers["Allow"] = methods
+
+
+class RequestTimeout(GatehouseError):
+    """The client did not send its request in time (408)."""
+
+    status, code, title = 408, "request_timeout", "Request Timeout"
+
+
 class PayloadTooLarge(GatehouseError):
     """The body or message is larger than the limit (413)."""
 
     status, code, title = 413, "payload_too_large", "Content Too Large"
 
 
+class UriTooLong(GatehouseError):
+    """The request target is longer than the limit (414)."""
+
+    status, code, title = 414, "uri_too_long", "URI Too Long"
+
+
+class UnsupportedMediaType(GatehouseError):
+    """A body of a type or encoding the resource does not take (415)."""
+
+    status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
+
+
 class ValidationFailed(GatehouseError):
     """Well-formed but invalid content (422)."""
 
     status, code, title = 422, "validation_failed", "Unprocessable Content"
+
+
+class UpgradeRequired(GatehouseError):
+    """A WebSocket endpoint asked for without the upgrade (426)."""
+
+    status, code, title = 426, "upgrade_required", "Upgrade Required"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["Upgrade"] = "websocket"
+        self.headers["Connection"] = "Upgrade"
+
+
+class PreconditionRequired(GatehouseError):
+    """A write that must be conditional (``If-Match``) and is not (428)."""
+
+    status, code, title = 428, "precondition_required", "Precondition Required"
 
 
 class TooManyRequests(GatehouseError):
@@ -79,6 +126,12 @@ class TooManyRequests(GatehouseError):
     def __init__(self, detail: str | None = None, *, retry_after: int, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.headers["Retry-After"] = str(retry_after)
+
+
+class HeadersTooLarge(GatehouseError):
+    """The request's header fields are larger than the limit (431)."""
+
+    status, code, title = 431, "headers_too_large", "Request Header Fields Too Large"
 
 
 class UpstreamError(GatehouseError):

@@ -74,9 +74,9 @@ def status_title(status: int) -> str:
         return "Error"
 
 
-# The code of each status as the error class of that status names it (this kit's and
-# the gateway's), so that a router's 404 or a framework's 429 reads as the errors
-# raised on purpose do, in every service and in the gateway.
+# The code of each status as the error class of that status in gatehouse.common.errors
+# names it, so that a router's 404 or a framework's 429 reads as the errors raised on
+# purpose do, in every service and in the gateway.
 STATUS_CODES: dict[int, str] = {
     400: "bad_request",
     401: "unauthorized",

@@ -28,7 +28,7 @@ from gatehouse.authors.service_layer.context import RequestContext
 from gatehouse.authors.service_layer.errors import InvalidParameter
 from gatehouse.authors.service_layer.messagebus import authorize
 from gatehouse.common import tracing
-from gatehouse.common.errors import Forbidden, Unauthorized
+from gatehouse.common.errors import Forbidden, PreconditionRequired, Unauthorized
 from gatehouse.common.logging import request_id_var
 from gatehouse.common.requests import TrustedPeers
 
@@ -168,8 +168,6 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 def if_match(header: str | None, required: bool) -> int | None:
     """The version an ``If-Match`` names; ``None`` for ``*`` or no header."""
-    from gatehouse.authors.entrypoints.http.problems import PreconditionRequired
-
     if header is None:
         if required:
             raise PreconditionRequired("send If-Match with the ETag you read")

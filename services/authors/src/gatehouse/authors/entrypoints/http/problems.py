@@ -25,7 +25,7 @@ from starlette.routing import Match
 
 from gatehouse.authors.adapters.outbox import Refusal
 from gatehouse.authors.entrypoints.http.dependencies import get_services, refused
-from gatehouse.common.errors import GatehouseError
+from gatehouse.common.errors import PreconditionRequired
 from gatehouse.common.problem import PROBLEM_JSON, problem_body, status_code_word, status_title
 from gatehouse.common.problem_handlers import problem_response
 
@@ -164,14 +164,6 @@ def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, A
 
 def _schema(status: int) -> str:
     return "ValidationProblem" if status == 422 else "Problem"
-
-
-class UnsupportedMediaType(GatehouseError):
-    status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
-
-
-class PreconditionRequired(GatehouseError):
-    status, code, title = 428, "precondition_required", "Precondition Required"
 
 
 def install(app: FastAPI) -> None:

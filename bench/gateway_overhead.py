@@ -10,6 +10,8 @@ Every target proxies to the same static upstream (1 KB of JSON, uvicorn + httpto
     gateway    `gatehouse run gateway`: valid token, RBAC, rate limiting (memory store),
                breaker, metrics
     gw+redis   the same with REDIS_URL (the Redis store)
+    gw+otel    with ``--tracing``: the gateway with tracing on, exporting OTLP to a sink
+               that keeps nothing (bench/otlp_sink.py); ``otel/off`` is what tracing costs
 
 For each proxy it reports req/s, p50/p99 and the CPU time (user+system, /proc) of the
 proxy process per request, and the gateway's ratios to the floor and to nginx. The
@@ -18,7 +20,7 @@ machine is shared: the targets are measured in interleaved rounds (``--rounds``,
 the per-round ratios is reported; only ratios within one round are compared, never
 absolute figures across rounds.
 
-    .venv/bin/python bench/gateway_overhead.py [--rounds 5] [--runs 1] [--seconds 5]
+    .venv/bin/python bench/gateway_overhead.py [--rounds 5] [--runs 1] [--seconds 5] [--tracing]
 
 ``--profile FILE`` runs the gateway under cProfile for one run (figures then inflate).
 Needs wrk and nginx (installed with apt-get when missing). Loopback only; bounded in time.
@@ -93,7 +95,7 @@ class Processes:
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> int:
         log = (self.folder / f"{name}.log").open("wb")
         full = {**os.environ, "LOG_LEVEL": "WARNING", "GATEHOUSE_DEMO_PASSWORD": PASSWORD}
-        for variable in ("DATABASE_URL", "REDIS_URL", "AMQP_URL"):
+        for variable in ("DATABASE_URL", "REDIS_URL", "AMQP_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"):
             full.pop(variable, None)
         full.update(env or {})
         proc = subprocess.Popen(
@@ -167,7 +169,20 @@ def measure(
 def one_run(args: argparse.Namespace, folder: Path, run: int) -> list[dict[str, dict[str, float]]]:
     procs = Processes(folder)
     ports = {
-        n: free_port() for n in ("upstream", "nginx", "floor", "auth", "gw", "gwr", "a1", "a2")
+        n: free_port()
+        for n in (
+            "upstream",
+            "nginx",
+            "floor",
+            "auth",
+            "gw",
+            "gwr",
+            "a1",
+            "a2",
+            "gwo",
+            "a3",
+            "otlp",
+        )
     }
     try:
         py = sys.executable
@@ -217,7 +232,8 @@ def one_run(args: argparse.Namespace, folder: Path, run: int) -> list[dict[str, 
         gwr_pid = procs.start("gateway-redis", [GATEHOUSE, "run", "gateway"], redis_env)
         for port in (ports["upstream"], ports["floor"], ports["nginx"]):
             wait_http(f"http://127.0.0.1:{port}/v1/authors/bench")
-        for port in (ports["gw"], ports["gwr"]):
+        gwo_pid = _traced_gateway(procs, gateway_env, ports) if args.tracing else None
+        for port in (ports["gw"], ports["gwr"], *([ports["gwo"]] if args.tracing else [])):
             wait_http(f"http://127.0.0.1:{port}/readyz")
         login = httpx.post(
             f"{auth}/auth/token", json={"username": "editor", "password": PASSWORD}, timeout=10
@@ -236,6 +252,8 @@ def one_run(args: argparse.Namespace, folder: Path, run: int) -> list[dict[str, 
             "gateway": (f"http://127.0.0.1:{ports['gw']}/api{path}", gw_pid, token),
             "gw+redis": (f"http://127.0.0.1:{ports['gwr']}/api{path}", gwr_pid, token),
         }
+        if gwo_pid is not None:
+            targets["gw+otel"] = (f"http://127.0.0.1:{ports['gwo']}/api{path}", gwo_pid, token)
         for url, _, auth_token in targets.values():  # warm-up: pools, caches
             wrk(url, auth_token, args.connections, 2)
         # Rounds interleave the targets, so that load from elsewhere on a shared machine
@@ -247,6 +265,18 @@ def one_run(args: argparse.Namespace, folder: Path, run: int) -> list[dict[str, 
     finally:
         procs.stop()
     return rounds
+
+
+def _traced_gateway(procs: Processes, gateway_env: dict[str, str], ports: dict[str, int]) -> int:
+    """A gateway with tracing on, exporting to a sink of its own; its pid."""
+    procs.start("otlp-sink", [sys.executable, str(HERE / "otlp_sink.py"), str(ports["otlp"])])
+    traced = {
+        **gateway_env,
+        "GATEHOUSE_GATEWAY_PORT": str(ports["gwo"]),
+        "GATEHOUSE_ADMIN_PORT": str(ports["a3"]),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['otlp']}",
+    }
+    return procs.start("gateway-otel", [GATEHOUSE, "run", "gateway"], traced)
 
 
 def _child_of(pid: int) -> int | None:
@@ -274,6 +304,8 @@ def report(label: str, results: dict[str, dict[str, float]]) -> dict[str, float]
         "redis/memory": results["gw+redis"]["cpu_us"] / results["gateway"]["cpu_us"],
         "gw+redis/floor": results["gw+redis"]["cpu_us"] / results["floor"]["cpu_us"],
     }
+    if "gw+otel" in results:
+        ratios["otel/off"] = results["gw+otel"]["cpu_us"] / results["gateway"]["cpu_us"]
     print("  " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
     return ratios
 
@@ -286,6 +318,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--profile", metavar="FILE", help="cProfile the gateway in run 1")
+    parser.add_argument("--tracing", action="store_true", help="also a gateway tracing on")
     args = parser.parse_args()
     ensure_tools()
     print(

@@ -21,6 +21,7 @@ from gatehouse.auth.embedded.key_ring import KeyRing
 from gatehouse.auth.embedded.lockout import LoginThrottle
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 from gatehouse.auth.embedded.users import UserDirectory
+from gatehouse.auth.key_admin import key_admin_router
 from gatehouse.auth.keycloak import KeycloakProvider
 from gatehouse.auth.migrations import SCRIPTS, migrate
 from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
@@ -120,6 +121,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     app.include_router(api.router)
     if settings.embedded:
         app.include_router(oidc_routes.router)
+        app.include_router(key_admin_router(settings))
     app.include_router(health_router(lambda: health))
     app.add_middleware(
         ServiceMiddleware,

@@ -42,11 +42,7 @@ BUDGETS = {
 # (operation, check) pairs that fail on main today, each until the named engineer's fix
 # lands (/work/coord/notes/contracts.md has the failing counts). A fix removes its line;
 # every other check runs on every operation.
-WAITING_FOR: dict[tuple[str, str], str] = {
-    ("POST /auth/token", "status_code_conformance"): "auth: 422 undocumented",
-    ("POST /auth/logout", "status_code_conformance"): "auth: 400 on malformed JSON",
-    ("POST /auth/refresh", "status_code_conformance"): "auth: 400 on malformed JSON",
-}
+WAITING_FOR: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

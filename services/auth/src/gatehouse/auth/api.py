@@ -37,6 +37,15 @@ _CREDENTIALS_BODY: dict[str, Any] = {
     }
 }
 _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"description": "Bad credentials."}}
+# What each route answers besides FastAPI's own: the token route reads its body itself
+# (so FastAPI documents no 422 for it), and a body that is not UTF-8 is FastAPI's 400.
+_TOKEN_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_UNAUTHORIZED,
+    422: {"description": "No username and password, or a body that is not JSON or a form."},
+}
+_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body could not be read (not UTF-8)."}
+}
 
 
 async def _credentials(request: Request) -> Credentials:
@@ -77,7 +86,7 @@ def _token_response(tokens: TokenSet, response: Response) -> TokenResponse:
 
 
 @router.post(
-    "/token", response_model=TokenResponse, responses=_UNAUTHORIZED, openapi_extra=_CREDENTIALS_BODY
+    "/token", response_model=TokenResponse, responses=_TOKEN_ERRORS, openapi_extra=_CREDENTIALS_BODY
 )
 async def token(request: Request, response: Response, provider: ProviderDep) -> TokenResponse:
     """Log in with a username and password.
@@ -91,7 +100,7 @@ async def token(request: Request, response: Response, provider: ProviderDep) -> 
     return _token_response(tokens, response)
 
 
-@router.post("/refresh", response_model=TokenResponse, responses=_UNAUTHORIZED)
+@router.post("/refresh", response_model=TokenResponse, responses={**_UNAUTHORIZED, **_BODY_ERRORS})
 async def refresh(body: RefreshRequest, response: Response, provider: ProviderDep) -> TokenResponse:
     """Trade a refresh token for new tokens.
 
@@ -101,7 +110,7 @@ async def refresh(body: RefreshRequest, response: Response, provider: ProviderDe
     return _token_response(await provider.refresh(body.refresh_token), response)
 
 
-@router.post("/logout", status_code=204, response_class=Response)
+@router.post("/logout", status_code=204, response_class=Response, responses=_BODY_ERRORS)
 async def logout(body: RefreshRequest, provider: ProviderDep) -> Response:
     """End the session of a refresh token. Logging out twice is not an error."""
     await provider.logout(body.refresh_token)

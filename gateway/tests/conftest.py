@@ -136,6 +136,10 @@ class Upstream:
             await send_json(send, 200, record)
         elif path.endswith("/stream"):
             await self.stream(send)
+        elif path.endswith("/trickle"):  # the head now, the body a second later
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await asyncio.sleep(1)
+            await send({"type": "http.response.body", "body": b"late"})
         elif path.endswith("/cookie"):
             await send_json(send, 200, record, [(b"set-cookie", b"session=alice; Path=/")])
         else:

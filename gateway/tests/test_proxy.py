@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from .conftest import config_for, dead_url
@@ -22,6 +23,20 @@ async def test_chunked_request_body_is_streamed(start_gateway, issuer, upstream,
         response = await http.post(url + AUTHORS, content=body(), headers=issuer.bearer(["admin"]))
     assert response.status_code == 200
     assert upstream.seen[0]["body"] == "chunk0,chunk1,chunk2,chunk3,"
+
+
+async def test_a_response_head_is_not_held_for_its_body(start_gateway, issuer, upstream, http):
+    """The gateway writes a head together with its body when both are ready at once;
+    a head whose body is slow still goes out at once."""
+    headers = issuer.bearer(["admin"])
+    async with start_gateway(config_for(upstream.url)) as url:
+        started = time.monotonic()
+        async with http.stream("GET", url + AUTHORS + "/trickle", headers=headers) as got:
+            head_after = time.monotonic() - started
+            assert got.status_code == 200
+            assert "x-request-id" in got.headers
+            assert await got.aread() == b"late"
+    assert head_after < 0.8
 
 
 async def test_streamed_response_arrives_whole_without_hop_by_hop(

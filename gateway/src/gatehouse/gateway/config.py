@@ -7,6 +7,7 @@ points at another file. Every error names the offending key, e.g.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -197,6 +198,10 @@ class Route(_Model):
         """The route template used as a metric label (bounded, never the raw path)."""
         return self.prefix
 
+    @functools.cached_property
+    def allowed(self) -> frozenset[str]:
+        return frozenset(self.allowed_methods())
+
     def allowed_methods(self) -> tuple[str, ...]:
         """The methods this route answers, HEAD wherever GET is, in a stable order."""
         named = set(self.methods if self.methods is not None else self.roles or ALL_METHODS)
@@ -205,7 +210,7 @@ class Route(_Model):
         return tuple(m for m in ALL_METHODS if m in named) + tuple(sorted(named - set(ALL_METHODS)))
 
     def allows(self, method: str) -> bool:
-        return method in self.allowed_methods()
+        return method in self.allowed  # computed once: this runs on every request
 
     def roles_for(self, method: str) -> tuple[str, ...]:
         """Roles of which the caller needs one; empty means any authenticated caller."""

@@ -13,8 +13,7 @@ import functools
 import logging
 import math
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gatehouse.common.errors import ServiceUnavailable, TooManyRequests
 from gatehouse.gateway.config import RateLimitPolicy
@@ -23,8 +22,7 @@ from gatehouse.gateway.metrics import RATE_LIMIT_DECISIONS, RATE_LIMIT_STORE_ERR
 log = logging.getLogger("gatehouse.gateway.rate_limit")
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):  # a frozen dataclass costs 1 µs more to build, per request
     allowed: bool
     remaining: int
     reset: float  # seconds until the quota is whole again

@@ -14,6 +14,11 @@ limits on the wire, before any ASGI code runs:
   ``max_header_bytes`` (``431``) with at most ``max_header_count`` fields (``431``);
 * malformed requests get a problem+json ``400`` instead of uvicorn's plain text.
 
+Responses are written through :class:`HeadWithBody`: a response's head goes out in
+the same ``send()`` as its body when that follows at once (a small proxied response
+is one write to the socket instead of two, the largest single saving of CPU per
+request), and uvicorn's access-log arguments are never built (the log is off).
+
 The limits are read per connection from the gateway's current configuration, so
 a reload applies them to new requests. WebSocket limits are uvicorn's own
 (``ws_max_size``: the frame limit, checked from the frame header before the
@@ -41,6 +46,7 @@ from gatehouse.gateway.config import Limits
 from gatehouse.gateway.edge.response import SECURITY_HEADERS
 
 LimitsSource = Callable[[], Limits]
+COALESCE_MAX = 65_536  # a body this small is copied behind its head rather than sent apart
 
 
 class _Refused(Exception):
@@ -58,6 +64,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # uvicorn.access is kept at WARNING, yet uvicorn builds its arguments (the quoted
+        # path, the client address) for every response unless told there is no access log.
+        self.access_log = False
         limits = self._limits = self.limits_source()
         self._head_limit = limits.max_header_bytes + limits.max_url_bytes
         self._timer: asyncio.TimerHandle | None = None
@@ -72,14 +81,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._writer = HeadWithBody(transport, self.loop)
         self._expect(self._limits.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        super().connection_lost(exc)
+
+    def _stop_timer(self) -> None:
         self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        super().connection_lost(exc)
 
     def _expect(self, seconds: float, on_deadline: Callable[[], None]) -> None:
         """Call ``on_deadline`` unless ``_settle()`` comes within ``seconds``."""
@@ -157,7 +170,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._settle()
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous and self.cycle is not None:  # a response to come
+            self.cycle.transport = self._writer.next_response()  # type: ignore[assignment]
         if self._expects_body():
             self._expect(self._limits.body_timeout, self._body_timed_out)
 
@@ -191,6 +207,52 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         lines.append(b"connection: close\r\n\r\n")
         self.transport.write(b"".join(lines) + body)
         self.transport.close()
+
+
+class HeadWithBody:
+    """The transport a response is written to: its head goes out with the first body
+    bytes in one write, one ``send()`` and one segment for a small response instead of
+    two; a head with no body right behind it goes out at the end of the loop iteration.
+    """
+
+    __slots__ = ("_expect_head", "_head", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+        self._expect_head = False
+
+    def next_response(self) -> HeadWithBody:
+        self._expect_head = True
+        return self
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) <= COALESCE_MAX:
+                self._transport.write(head + data)
+                return
+            self._transport.write(head)
+        elif self._expect_head:
+            self._expect_head = False
+            self._head = data
+            self._loop.call_soon(self.flush)
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():
+            self._transport.write(head)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
 
 
 def guarded_protocol(limits: LimitsSource) -> type[GuardedHttpProtocol]:

@@ -82,7 +82,9 @@ def main() -> None:
                 ],
             )
             procs.start(
-                "auth", [GATEHOUSE, "run", "auth"], {"GATEHOUSE_AUTH_PORT": str(ports["auth"])}
+                "auth",
+                [GATEHOUSE, "run", "auth"],
+                {"GATEHOUSE_AUTH_PORT": str(ports["auth"]), "GATEHOUSE_PROFILE": "embedded"},
             )
             auth = f"http://127.0.0.1:{ports['auth']}"
             wait_http(f"{auth}/readyz")
@@ -90,6 +92,8 @@ def main() -> None:
                 "gateway",
                 [GATEHOUSE, "run", "gateway"],
                 {
+                    "GATEHOUSE_PROFILE": "embedded",
+                    "GATEHOUSE_RATE_LIMIT_STORE": "memory",
                     "GATEHOUSE_GATEWAY_CONFIG": str(CONFIG),
                     "GATEHOUSE_GATEWAY_PORT": str(ports["gw"]),
                     "GATEHOUSE_ADMIN_PORT": str(ports["admin"]),

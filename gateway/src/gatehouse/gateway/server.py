@@ -33,6 +33,7 @@ from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gatehouse.common.errors import (
     BadRequest,
@@ -141,7 +142,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
-                self._settle()
+                self._stop_timer()  # else it keeps this protocol alive for header_timeout
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
@@ -255,6 +256,23 @@ class HeadWithBody:
         self._transport.close()
 
 
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, less what an open socket no longer needs.
+
+    uvicorn keeps the handshake's request and response (their headers, the bearer
+    token among them) for the life of the connection; an idle proxied socket may live
+    for hours, so they go once the handshake is answered.
+    """
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete and self.response is not None:
+            # Emptied, not just dropped: the sans-I/O parser's frame still holds the request.
+            self.request.headers.clear()
+            self.response.headers.clear()
+            self.request = self.response = None  # type: ignore[assignment]
+
+
 def guarded_protocol(limits: LimitsSource) -> type[GuardedHttpProtocol]:
     """A protocol class that reads its limits from ``limits()`` for each connection."""
     return type(
@@ -267,7 +285,7 @@ def uvicorn_options(limits: LimitsSource) -> dict[str, Any]:
     current = limits()
     return {
         "http": guarded_protocol(limits),
-        "ws": "websockets-sansio",  # pauses reading until the app took each message
+        "ws": LeanWebSocketProtocol,  # sans-I/O: pauses reading until the app took each message
         "ws_max_size": current.max_ws_frame_bytes,
         "ws_max_queue": 1,
         "ws_per_message_deflate": False,

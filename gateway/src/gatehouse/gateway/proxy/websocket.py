@@ -133,7 +133,11 @@ class WebSocketProxy:
             return
         if not accepted:
             await send({"type": "websocket.accept", "subprotocol": ws.subprotocol})
-        ex.passed = []  # an idle socket may live for hours: keep no copy of the headers
+        # An idle socket may live for hours: keep no copy of the handshakes' headers.
+        ex.passed, ex.authorization, ex.scope["headers"] = [], None, []
+        ws.request = None
+        if ws.response is not None:  # kept: the client library tells the handshake by it
+            ws.response.headers.clear()
         pipe = _Pipe(receive, send, ws, self.limits.max_ws_frame_bytes, principal, upstream.name)
         self.live.add(pipe)
         WS_CONNECTIONS.inc()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websockets
 
-from .conftest import DEMO_PASSWORD, Processes, free_port, login, wait_ready
+from .conftest import Processes, auth_env, free_port, login, production_env, wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
@@ -30,27 +30,10 @@ async def gateway(
     """auth, authors (relay inline), realtime and a gateway as processes; the gateway's URL.
     (`processes` comes last so that it is torn down first, as in test_split.)"""
     ports = {name: free_port() for name in ("auth", "authors", "realtime", "gateway", "admin")}
-    issuer = f"http://127.0.0.1:{ports['auth']}/realms/gatehouse"
-    common: dict[str, str | None] = {
-        "GATEHOUSE_PROFILE": None,
-        "OIDC_ISSUER": issuer,
-        "GATEHOUSE_DEMO_PASSWORD": DEMO_PASSWORD,
-        "GATEHOUSE_DATA_DIR": ".data",
-        "DATABASE_URL": postgres_url,
-        "AMQP_URL": amqp_namespace.url,
-        "GATEHOUSE_AMQP_EXCHANGE": amqp_namespace.exchange,
-        "REDIS_URL": redis_namespace.url,
-        "GATEHOUSE_RATE_LIMIT_PREFIX": redis_namespace.prefix,
-    }
+    common = production_env(ports["auth"], postgres_url, redis_namespace, amqp_namespace)
     processes.run(["migrate", "authors"], common)
     processes.run(["migrate", "auth"], common)
-    auth = {
-        "GATEHOUSE_AUTH_PORT": str(ports["auth"]),
-        "GATEHOUSE_AUTH_EMBEDDED_ISSUER": "true",
-        "GATEHOUSE_AUTH_KEY_PASSPHRASE": "an e2e passphrase of the signing key",
-        "GATEHOUSE_AUTH_PUBLIC_URL": f"http://127.0.0.1:{ports['auth']}",
-    }
-    processes.start("auth", ["run", "auth"], {**common, **auth})
+    processes.start("auth", ["run", "auth"], {**common, **auth_env(ports["auth"])})
     processes.start(
         "authors", ["run", "authors"], {**common, "GATEHOUSE_AUTHORS_PORT": str(ports["authors"])}
     )

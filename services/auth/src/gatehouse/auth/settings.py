@@ -64,13 +64,14 @@ class AuthSettings(CommonSettings):
         300, ge=1, le=86400, validation_alias="GATEHOUSE_AUTH_LOCKOUT_SECONDS"
     )
     # Key ring: how often each replica looks for a key added elsewhere, and how long a
-    # new key is published before it signs (longer than the poll, so that every
-    # replica's JWKS lists it before any token carries it).
+    # new key is published before it signs. That must exceed the poll plus the 10 s a
+    # JWTVerifier waits between JWKS reloads: a verifier that reloaded just before the
+    # rotation can then reload again by the time a token carries the new kid.
     key_poll_seconds: float = Field(
         2.0, gt=0, le=300, validation_alias="GATEHOUSE_AUTH_KEY_POLL_SECONDS"
     )
     key_activation_seconds: float = Field(
-        10.0, ge=0, le=86400, validation_alias="GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS"
+        20.0, ge=0, le=86400, validation_alias="GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS"
     )
 
     @field_validator("public_url")

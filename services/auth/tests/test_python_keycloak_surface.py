@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
@@ -134,3 +135,27 @@ async def test_the_synchronous_api_too(openid: KeycloakOpenID) -> None:
         assert "access_token" in openid.token(grant_type="client_credentials")
 
     await asyncio.to_thread(flow)
+
+
+async def test_tokens_of_both_keys_decode_through_a_rotation(
+    openid: KeycloakOpenID, confidential_url: str
+) -> None:
+    before = await openid.a_token("admin", DEMO_PASSWORD)
+    async with httpx.AsyncClient(base_url=confidential_url) as http:
+        rotated = await http.post(
+            "/auth/admin/keys/rotate",
+            json={"activate_in": 0},
+            headers={"Authorization": f"Bearer {before['access_token']}"},
+        )
+    assert rotated.status_code == 201
+    after = await openid.a_token("admin", DEMO_PASSWORD)
+    assert len((await openid.a_certs())["keys"]) == 2
+    for tokens in (before, after):  # python-keycloak picks the key by kid from the JWKS
+        assert (await openid.a_decode_token(tokens["access_token"]))[
+            "preferred_username"
+        ] == "admin"
+        assert (await openid.a_userinfo(tokens["access_token"]))["preferred_username"] == "admin"
+    public = load_der_public_key(base64.b64decode(await openid.a_public_key()))
+    assert isinstance(public, rsa.RSAPublicKey)
+    signer = jwk.JWK.from_pyca(public).thumbprint()
+    assert signer == rotated.json()["kid"]  # the realm page shows the key that signs now

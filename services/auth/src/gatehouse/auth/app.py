@@ -12,13 +12,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gatehouse.auth import api
+from gatehouse.auth import api, internal
 from gatehouse.auth.database import check_reachable, create_engine
 from gatehouse.auth.demo import demo_credentials
 from gatehouse.auth.embedded import oidc_routes
 from gatehouse.auth.embedded.issuer import Issuer, IssuerConfig, OAuthError
 from gatehouse.auth.embedded.key_ring import KeyRing
 from gatehouse.auth.embedded.lockout import LoginThrottle
+from gatehouse.auth.embedded.revocations import RevocationLog
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 from gatehouse.auth.embedded.users import UserDirectory
 from gatehouse.auth.key_admin import key_admin_router
@@ -57,9 +58,15 @@ async def open_database(settings: AuthSettings) -> AsyncEngine:
 
 
 async def build_issuer(
-    settings: AuthSettings, hasher: PasswordHasher, engine: AsyncEngine, keys: KeyRing
+    settings: AuthSettings,
+    hasher: PasswordHasher,
+    engine: AsyncEngine,
+    keys: KeyRing,
+    *,
+    revocations: RevocationLog | None = None,
 ) -> Issuer:
     """The embedded issuer with the demo users; its sessions and signing key in ``engine``.
+    A revoked session writes its item to ``revocations`` (for the gateway).
 
     Failed-login lockout stays in memory: each replica counts the failures it sees.
     """
@@ -77,7 +84,12 @@ async def build_issuer(
         config,
         keys,
         users,
-        SqlSessionStore(engine, settings.refresh_token_ttl, settings.session_max_ttl),
+        SqlSessionStore(
+            engine,
+            settings.refresh_token_ttl,
+            settings.session_max_ttl,
+            revocations=revocations,
+        ),
         LoginThrottle(settings.lockout_failures, settings.lockout_seconds),
     )
 
@@ -95,13 +107,16 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with AsyncExitStack() as stack:
-            engine = issuer = keys = None
+            engine = issuer = keys = revocations = None
             if settings.embedded:
                 engine = await open_database(settings)
                 stack.push_async_callback(engine.dispose)
                 keys = await watch_signing_keys(settings, engine)
                 stack.push_async_callback(keys.close)
-                issuer = await build_issuer(settings, hasher, engine, keys.ring)
+                revocations = RevocationLog(engine, settings.access_token_ttl)
+                issuer = await build_issuer(
+                    settings, hasher, engine, keys.ring, revocations=revocations
+                )
                 health.add("database", database_check(engine))
                 health.add("schema", SCRIPTS.check(engine))
             provider: IdentityProvider = (
@@ -113,12 +128,19 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
             health.add("jwks", _provider_check(provider, settings))
             health.started()
             log.info("auth service ready; issuer %s", settings.issuer())
-            yield {"provider": provider, "issuer": issuer, "database": engine, "keys": keys}
+            yield {
+                "provider": provider,
+                "issuer": issuer,
+                "database": engine,
+                "keys": keys,
+                "revocations": revocations,
+            }
 
     app = FastAPI(title="Gatehouse auth", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_exception_handler(OAuthError, _on_oauth_error)
     app.include_router(api.router)
+    app.include_router(internal.router)
     if settings.embedded:
         app.include_router(oidc_routes.router)
         app.include_router(key_admin_router(settings))

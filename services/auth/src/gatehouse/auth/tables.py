@@ -61,3 +61,15 @@ signing_keys = sa.Table(
     # When the key starts signing (published before that); NULL: at created_at.
     sa.Column("activates_at", sa.Double(), nullable=True),
 )
+
+# What the gateway refuses before it expires: revoked sessions and subjects
+# (gatehouse.auth.embedded.revocations, GET /internal/revocations).
+revocations = sa.Table(
+    "auth_revocations",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("ident", sa.String(255), nullable=False),
+    sa.Column("revoked_at", sa.Double(), nullable=False, index=True),
+    sa.Column("expires_at", sa.Double(), nullable=False, index=True),
+)

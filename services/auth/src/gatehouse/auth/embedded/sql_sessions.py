@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.auth.database import ping
+from gatehouse.auth.embedded.revocations import SESSION, RevocationLog
 from gatehouse.auth.embedded.sessions import (
     Clock,
     RefreshOutcome,
@@ -34,9 +35,17 @@ class SqlSessionStore(SessionStore):
     """Sessions in the auth database (SQLite or PostgreSQL); only token digests are stored."""
 
     def __init__(
-        self, engine: AsyncEngine, idle_ttl: float, max_ttl: float, clock: Clock = time.time
+        self,
+        engine: AsyncEngine,
+        idle_ttl: float,
+        max_ttl: float,
+        clock: Clock = time.time,
+        *,
+        revocations: RevocationLog | None = None,
     ) -> None:
         self._engine = engine
+        # A revoked session's item for the gateway, written with the revocation itself.
+        self._revocations = revocations
         self._idle = idle_ttl
         self._max = max_ttl
         self._clock = clock
@@ -74,9 +83,13 @@ class SqlSessionStore(SessionStore):
     async def revoke(self, session: Session) -> None:
         session.revoked = True
         async with self._engine.begin() as conn:
-            await conn.execute(
-                sessions.update().where(sessions.c.id == session.id).values(revoked=True)
+            revoked = await conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session.id, sessions.c.revoked.is_(False))
+                .values(revoked=True)
             )
+            if self._revocations is not None and revoked.rowcount == 1:
+                await self._revocations.record(conn, SESSION, session.id)
 
     async def ready(self) -> bool:
         try:

@@ -4,7 +4,9 @@ and create, straight at authors and through the gateway (issue #7).
 Starts auth, authors (on a fresh PostgreSQL database, its relay on) and the gateway
 as separate `gatehouse` processes, seeds 200 authors, then drives each operation
 with wrk, direct and proxied. The same-run reference is authors' own `/healthz`
-(no database, no token): each figure is also given as a share of it.
+(no database, no token): each figure is also given as a share of it. CPU per request
+is user+system time (/proc) of the authors process and, through the gateway, of the
+gateway process, over the run, divided by the requests wrk completed.
 
     .venv/bin/python bench/authors [--connections 32] [--seconds 10]
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
@@ -30,7 +32,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gateway_overhead import CONFIG, GATEHOUSE, PASSWORD, free_port, wrk
+from gateway_overhead import CONFIG, GATEHOUSE, PASSWORD, cpu_seconds, free_port, wrk
 
 CREATE = Path(__file__).with_name("create.lua")
 
@@ -81,7 +83,7 @@ def _bench(folder: Path, database: str, args: argparse.Namespace) -> None:
         _start("gateway", {**base, **env}, folder),
     ]
     try:
-        _measure(ports, args)
+        _measure(ports, {"authors": procs[1].pid, "gateway": procs[2].pid}, args)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -95,7 +97,7 @@ def _start(mode: str, env: dict[str, str], folder: Path) -> subprocess.Popen[byt
     )
 
 
-def _measure(ports: dict[str, int], args: argparse.Namespace) -> None:
+def _measure(ports: dict[str, int], pids: dict[str, int], args: argparse.Namespace) -> None:
     gateway, authors = (f"http://127.0.0.1:{ports[n]}" for n in ("gateway", "authors"))
     for url in (f"http://127.0.0.1:{ports['auth']}", authors, gateway):
         wait_ready(url)
@@ -117,13 +119,20 @@ def _measure(ports: dict[str, int], args: argparse.Namespace) -> None:
     reference = 0.0
     for label, targets in runs.items():
         for (url, script), where in zip(targets, ("direct", "gateway"), strict=False):
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             result = _wrk(url, token, args, script)
+            cpu = {
+                name: (cpu_seconds(pid) - before[name]) / max(result["requests"], 1) * 1e6
+                for name, pid in pids.items()
+            }
             reference = reference or result["rps"]
             share = result["rps"] / reference
+            gateway_cpu = f"  gateway {cpu['gateway']:6.0f} µs" if where == "gateway" else ""
             print(
                 f"{label:28} {where:8} {result['rps']:8.0f} req/s ({share:5.1%})"
                 f"  p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms"
                 f"  non-2xx {result['non_2xx']:.0f}"
+                f"  CPU/request: authors {cpu['authors']:6.0f} µs{gateway_cpu}"
             )
 
 
@@ -155,6 +164,7 @@ def _wrk_script(url: str, token: str, args: argparse.Namespace, script: Path) ->
         timeout=args.seconds + 30,
     ).stdout
     found = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    found["requests"] = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     for pct in ("50", "99"):
         value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
         found[f"p{pct}_ms"] = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]

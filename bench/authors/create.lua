@@ -1,4 +1,5 @@
 -- wrk: POST a new author per request (unique names per thread and counter).
+-- wrk.format() sends only the headers it is given: the -H ones (the token) are merged in.
 local counter = 0
 local thread_id = 0
 
@@ -14,5 +15,9 @@ end
 request = function()
   counter = counter + 1
   local body = '{"name":"' .. prefix .. counter .. '","bio":"A bio of a benchmark author."}'
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+  local headers = {["Content-Type"] = "application/json"}
+  for name, value in pairs(wrk.headers) do
+    headers[name] = value
+  end
+  return wrk.format("POST", nil, headers, body)
 end

@@ -14,9 +14,9 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gatehouse.auth.embedded.key_store import KeyRingWatcher
 from gatehouse.auth.providers import IdentityProvider, UserInfo
@@ -30,6 +30,12 @@ MIN_INTERVAL = 60.0
 ACTION = "signing_key.rotate"
 
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
+
+
+class RotateKeys(BaseModel):
+    activate_in: float | None = Field(
+        None, ge=0, le=86400, description="Seconds until the new key signs."
+    )
 
 
 class RotatedKey(BaseModel):
@@ -69,7 +75,7 @@ def key_admin_router(settings: AuthSettings) -> APIRouter:
     async def rotate(
         request: Request,
         user: AdminDep,
-        activate_in: Annotated[float | None, Body(embed=True, ge=0, le=86400)] = None,
+        body: RotateKeys | None = None,
     ) -> RotatedKey:
         """Add a signing key to the embedded issuer (role `admin`; audited).
 
@@ -81,7 +87,8 @@ def key_admin_router(settings: AuthSettings) -> APIRouter:
         if _rotated_lately(keys):
             _audit(request, user, "refused", "the newest key is too young")
             raise Conflict(f"the newest signing key is younger than {MIN_INTERVAL:.0f} s")
-        delay = settings.key_activation_seconds if activate_in is None else activate_in
+        wanted = body.activate_in if body else None
+        delay = settings.key_activation_seconds if wanted is None else wanted
         added = await keys.store.rotate(delay)
         await keys.store.refresh(keys.ring)  # this replica publishes it right away
         _audit(request, user, "success", added.kid)

@@ -53,6 +53,8 @@ class _State:
         self.on = bool(os.environ.get(ENDPOINT))
         self.exporter: SpanExporter | None = None  # a test's exporter, instead of OTLP
         self.providers: dict[str, TracerProvider] = {}
+        # One tracer per service: the SDK's get_tracer costs more than the span it starts.
+        self.tracers: dict[str, trace.Tracer] = {}
         self.propagator: TrustedTraceContext | None = None
 
 
@@ -72,6 +74,7 @@ def use_exporter(exporter: SpanExporter | None) -> None:
     state.exporter = exporter
     state.on = exporter is not None or bool(os.environ.get(ENDPOINT))
     state.providers.clear()
+    state.tracers.clear()
 
 
 def provider(service: str) -> TracerProvider | None:
@@ -102,9 +105,15 @@ def _new_provider(service: str) -> TracerProvider:
 
 
 def tracer(service: str) -> trace.Tracer:
-    """A tracer of ``service``: a no-op one when tracing is off."""
+    """The tracer of ``service`` (made once): a no-op one when tracing is off."""
+    found = state.tracers.get(service)
+    if found is not None:
+        return found
     made = provider(service)
-    return made.get_tracer(f"gatehouse.{service}") if made else trace.NoOpTracer()
+    if made is None:
+        return trace.NoOpTracer()
+    found = state.tracers[service] = made.get_tracer(f"gatehouse.{service}")
+    return found
 
 
 def shutdown() -> None:
@@ -112,6 +121,7 @@ def shutdown() -> None:
     for made in state.providers.values():
         made.shutdown()
     state.providers.clear()
+    state.tracers.clear()
 
 
 class TrustedTraceContext(TraceContextTextMapPropagator):
@@ -224,13 +234,16 @@ def _attached(context: otel_context.Context | None) -> Iterator[None]:
         otel_context.detach(token)
 
 
+_W3C = TraceContextTextMapPropagator()
+
+
 def _context_of(traceparent: str) -> otel_context.Context:
-    return TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+    return _W3C.extract({"traceparent": traceparent})
 
 
 def inject(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
     """Put the current context (``traceparent``, ``tracestate``) into ``headers``."""
-    TraceContextTextMapPropagator().inject(headers)
+    _W3C.inject(headers)
     return headers
 
 

@@ -42,11 +42,21 @@ DATABASE_UNAVAILABLE = Counter(
 _last_logged = [0.0]
 
 
+# SQLSTATE classes of "no usable connection": 08 connection exception (08003: the
+# connection closed during start-up), 57P operator intervention (shutdown, starting up).
+_OUTAGE_SQLSTATES = ("08", "57P")
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` means "the database is not there right now" (not a bad query)."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    # A connection lost while it was being opened has none to invalidate: SQLAlchemy
+    # wraps the driver's error in a plain DBAPIError, and only its SQLSTATE tells.
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    return exc.connection_invalidated or sqlstate.startswith(_OUTAGE_SQLSTATES)
 
 
 def database_unavailable(exc: BaseException) -> ServiceUnavailable:

@@ -88,6 +88,28 @@ async def test_the_audit_entry_is_the_rpc_callers(
     assert record["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
 
 
+async def test_params_refused_before_the_bus_are_audited_as_the_write(
+    app: FastAPI, bus: EventBus, issuer: TestIssuer
+) -> None:
+    author = (await ask(bus, call(issuer, "authors.create", {"name": "Le Guin"}, "admin")))[
+        "result"
+    ]
+    bad = {"id": author["id"], "changes": {"bio": 5}}
+    refused = await ask(bus, call(issuer, "authors.update", bad, "admin"))
+    services = app.state.services
+    admin = RequestContext(Principal("s", "auditor", frozenset({"admin"})))
+    page = await services.messagebus.handle(ListAudit(outcome="refused"), admin)
+
+    assert refused["error"]["code"] == "validation_failed"
+    [record] = page.items
+    assert (record["action"], record["entity_id"], record["user_agent"]) == (
+        "updated",
+        author["id"],
+        "realtime/1",
+    )
+    assert record["refusal"] == {"status": 422, "code": "validation_failed", "fields": ["bio"]}
+
+
 @pytest.mark.parametrize(
     ("request_", "code", "status"),
     [

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gatehouse.authors.adapters.outbox import Refusal
 from gatehouse.authors.domain import commands
 from gatehouse.authors.entrypoints.schemas import AuthorIn, AuthorPatch, BookIn, BookPatch
 from gatehouse.authors.service_layer import messages
@@ -37,6 +38,7 @@ from gatehouse.common.tokens import JWTVerifier
 
 ROUTING_KEY = rpc_routing_key("authors")
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+FIELD_NAME = re.compile(r"^[a-z_]{1,32}$")
 
 
 class _Params(BaseModel):
@@ -111,6 +113,17 @@ METHODS: dict[str, tuple[type[BaseModel], Callable[[Any], Message]]] = {
 }
 
 
+# The command each write method sends: a refusal of its params is audited as that write.
+WRITES: dict[str, type[commands.Command]] = {
+    "authors.create": commands.CreateAuthor,
+    "authors.update": commands.PatchAuthor,
+    "authors.delete": commands.DeleteAuthor,
+    "books.create": commands.CreateBook,
+    "books.update": commands.PatchBook,
+    "books.delete": commands.DeleteBook,
+}
+
+
 class UnknownMethod(BadRequest):
     code = "unknown_method"
 
@@ -127,7 +140,14 @@ class RpcServer:
 
     async def handle(self, request: dict[str, Any]) -> Any:
         context = await self._context(request.get("context"))
-        message = _message(request.get("method"), request.get("params"))
+        method, params = request.get("method"), request.get("params")
+        try:
+            message = _message(method, params)
+        except ValidationFailed as exc:  # refused before the bus: audited here
+            if isinstance(method, str) and method in WRITES:
+                refusal = Refusal(exc.status, exc.code, _fields(exc))
+                await self._messagebus.refused(WRITES[method], context, refusal, _id(params))
+            raise
         return _result(await self._messagebus.handle(message, context))
 
     async def _context(self, raw: Any) -> RequestContext:
@@ -145,6 +165,22 @@ class RpcServer:
             user_agent=_text(caller.get("user_agent"), 512),
             idempotency_key=_text(caller.get("idempotency_key"), 255),
         )
+
+
+def _fields(error: ValidationFailed) -> tuple[str, ...]:
+    """The fields the refused params named (of ``changes`` for an update); names only."""
+    names = set()
+    for problem in error.extra.get("errors", []):
+        loc = [str(part) for part in problem.get("loc", ())]
+        names.update(loc[1:2] if loc[:1] == ["changes"] else loc[:1])
+    return tuple(sorted(n for n in names if FIELD_NAME.match(n)))
+
+
+def _id(params: Any) -> str | None:
+    try:
+        return str(UUID(str(params.get("id"))[:64])) if isinstance(params, dict) else None
+    except ValueError:
+        return None
 
 
 def _message(method: Any, params: Any) -> Message:

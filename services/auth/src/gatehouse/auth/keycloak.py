@@ -17,11 +17,13 @@ from typing import Any
 from keycloak import KeycloakOpenID
 from keycloak.exceptions import KeycloakConnectionError, KeycloakError
 
+from gatehouse.auth import metrics
 from gatehouse.auth.providers import IdentityProvider, TokenSet, UserInfo
 from gatehouse.auth.settings import AuthSettings
 from gatehouse.common.errors import (
     GatehouseError,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthorized,
     UpstreamError,
 )
@@ -89,7 +91,10 @@ class KeycloakProvider(IdentityProvider):
         try:
             body = await openid.a_token(username=username, password=password)
         except KeycloakError as exc:
-            raise _to_gatehouse(exc, "invalid username or password") from None
+            error = _to_gatehouse(exc, "invalid username or password")
+            metrics.login(_outcome(error, "failure"))
+            raise error from None
+        metrics.login("success")
         return TokenSet.from_response(body)
 
     async def refresh(self, refresh_token: str) -> TokenSet:
@@ -97,7 +102,10 @@ class KeycloakProvider(IdentityProvider):
         try:
             body = await openid.a_refresh_token(refresh_token)
         except KeycloakError as exc:
-            raise _to_gatehouse(exc, "invalid or expired refresh token") from None
+            error = _to_gatehouse(exc, "invalid or expired refresh token")
+            metrics.refresh(_outcome(error, "invalid"))
+            raise error from None
+        metrics.refresh("success")
         return TokenSet.from_response(body)
 
     async def logout(self, refresh_token: str) -> None:
@@ -135,6 +143,13 @@ def _to_gatehouse(exc: KeycloakError, unauthorized: str) -> GatehouseError:
         return Unauthorized(unauthorized)
     log.warning("Keycloak answered %s (%s)", status, error or "no error code")
     return UpstreamError("identity provider failed")
+
+
+def _outcome(error: GatehouseError, refused: str) -> str:
+    """The metric outcome of a failed grant: Keycloak refused it, or could not answer."""
+    if isinstance(error, TooManyRequests):
+        return "throttled"
+    return refused if isinstance(error, Unauthorized) else "error"
 
 
 def _oauth_error(body: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from gatehouse.auth import metrics
 from gatehouse.auth.embedded.key_ring import KeyRing
 from gatehouse.auth.embedded.keys import ALGORITHM, SigningKey
 from gatehouse.auth.embedded.lockout import LoginThrottle
@@ -22,6 +23,12 @@ from gatehouse.auth.embedded.sessions import Clock, RefreshOutcome, Session, Ses
 from gatehouse.auth.embedded.users import User, UserDirectory, subject_for
 
 DEFAULT_SCOPES = ("profile", "email")
+_REFRESH_METRIC = {
+    RefreshOutcome.ROTATED: "success",
+    RefreshOutcome.UNKNOWN: "invalid",
+    RefreshOutcome.EXPIRED: "expired",
+    RefreshOutcome.REUSED: "reused",
+}
 _REFRESH_ERRORS = {
     RefreshOutcome.UNKNOWN: "Invalid refresh token",
     RefreshOutcome.EXPIRED: "Token is not active",
@@ -134,12 +141,14 @@ class Issuer:
     async def password_grant(self, username: str, password: str, scope: str = "") -> dict[str, Any]:
         """Resource-owner password grant (Keycloak's "direct access grants")."""
         if (wait := self.throttle.admit(username)) is not None:
+            metrics.login("throttled")
             raise OAuthError("invalid_grant", "Account is temporarily locked", 400, wait)
         user = None
         try:
             user = await self.users.authenticate(username, password)
         finally:
             self.throttle.finish(username, succeeded=user is not None)
+        metrics.login("success" if user else "failure")
         if user is None:
             raise OAuthError("invalid_grant", "Invalid user credentials", 401)
         session, refresh = await self.sessions.start(
@@ -193,6 +202,7 @@ class Issuer:
     async def refresh_grant(self, refresh_token: str) -> dict[str, Any]:
         rotation = await self.sessions.rotate(refresh_token, self.config.client_id)
         session = rotation.session
+        metrics.refresh(_REFRESH_METRIC[rotation.outcome])
         if rotation.outcome is not RefreshOutcome.ROTATED or session is None:
             raise OAuthError("invalid_grant", _REFRESH_ERRORS[rotation.outcome])
         user = self.users.get(session.username)

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gatehouse.auth import metrics
+
 MAX_TRACKED = 100_000
 
 
@@ -64,6 +66,8 @@ class LoginThrottle:
         now = self._clock()
         entry.failures += 1
         entry.last = now
+        if entry.failures == self._max:
+            metrics.LOCKOUTS.inc()
         if entry.failures >= self._max:
             entry.locked_until = now + self._lockout
 

@@ -1,0 +1,41 @@
+"""The auth metrics that alerts and the dashboard query move with what users do."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import DEMO_PASSWORD
+
+Scrape = dict[tuple[str, str], float]
+
+
+async def scrape(client: httpx.AsyncClient) -> Scrape:
+    text = (await client.get("/metrics")).text
+    return {
+        (sample.name, sample.labels.get("outcome", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("gatehouse_auth_")
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def moved(before: Scrape, after: Scrape) -> Scrape:
+    return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key)}
+
+
+async def test_logins_and_refreshes_are_counted_by_outcome(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    assert ("gatehouse_auth_lockouts_total", "") in before
+    await client.post("/auth/token", json={"username": "viewer", "password": "wrong"})
+    good = await client.post("/auth/token", json={"username": "viewer", "password": DEMO_PASSWORD})
+    first = good.json()["refresh_token"]
+    await client.post("/auth/refresh", json={"refresh_token": first})
+    await client.post("/auth/refresh", json={"refresh_token": "never-issued"})
+    assert moved(before, await scrape(client)) == {
+        ("gatehouse_auth_logins_total", "failure"): 1,
+        ("gatehouse_auth_logins_total", "success"): 1,
+        ("gatehouse_auth_refreshes_total", "success"): 1,
+        ("gatehouse_auth_refreshes_total", "invalid"): 1,
+    }

@@ -36,18 +36,19 @@ def settings(tmp_path: Path) -> AuthSettings:
 
 @contextlib.asynccontextmanager
 async def running(
-    app: FastAPI, base_url: str = "http://auth.test"
+    app: FastAPI, base_url: str = "http://auth.test", client: tuple[str, int] = ("127.0.0.1", 123)
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and talk to it in-process, as a server would."""
+    """Run the app's lifespan and talk to it in-process, as a server would, from the peer
+    ``client`` (loopback: a trusted proxy by default)."""
     async with app.router.lifespan_context(app) as state:
 
         async def with_state(scope: Any, receive: Any, send: Any) -> None:
             scope["state"] = dict(state or {})
             await app(scope, receive, send)
 
-        transport = httpx.ASGITransport(app=with_state)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-            yield client
+        transport = httpx.ASGITransport(app=with_state, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as http:
+            yield http
 
 
 @pytest.fixture

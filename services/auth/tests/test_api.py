@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gatehouse.auth import create_app
+from gatehouse.auth import AuthSettings, create_app
 from gatehouse.auth.embedded.users import DEMO_ROLES, subject_for
 
 from .conftest import DEMO_PASSWORD, FAST_HASHER, auth_settings, running
 
 PROBLEM = "application/problem+json"
+A, B = "203.0.113.5", "198.51.100.7"
 
 
 async def login(client: httpx.AsyncClient, username: str = "editor") -> dict[str, str]:
@@ -93,23 +94,58 @@ async def test_an_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     assert response.status_code == 413
 
 
-async def test_five_failures_lock_the_account(client: httpx.AsyncClient) -> None:
+def via(address: str) -> dict[str, str]:
+    """Headers of a request that the gateway (a trusted proxy: loopback) forwarded."""
+    return {"X-Forwarded-For": address}
+
+
+async def test_failures_from_one_address_do_not_stop_the_owner_at_another(
+    client: httpx.AsyncClient,
+) -> None:
     for _ in range(5):
-        await client.post("/auth/token", json={"username": "auditor", "password": "guess"})
-    locked = await client.post(
-        "/auth/token", json={"username": "auditor", "password": DEMO_PASSWORD}
-    )
-    assert locked.status_code == 429
-    assert int(locked.headers["retry-after"]) > 0
-    assert (await login(client, "viewer"))["access_token"]  # others are not affected
+        guess = {"username": "auditor", "password": "guess"}
+        assert (await client.post("/auth/token", json=guess, headers=via(A))).status_code == 401
+    right = {"username": "auditor", "password": DEMO_PASSWORD}
+    throttled = await client.post("/auth/token", json=right, headers=via(A))
+    assert throttled.status_code == 429
+    assert throttled.headers["content-type"] == PROBLEM
+    assert int(throttled.headers["retry-after"]) > 0
+    owner = await client.post("/auth/token", json=right, headers=via(B))
+    assert owner.status_code == 200
+
+
+async def test_a_throttled_unknown_user_looks_like_a_throttled_real_one(
+    client: httpx.AsyncClient,
+) -> None:
+    answers = {}
+    for username in ("admin", "no-such-user"):
+        for _ in range(5):
+            await client.post("/auth/token", json={"username": username, "password": "x"})
+        answers[username] = await client.post(
+            "/auth/token", json={"username": username, "password": "x"}
+        )
+    real, unknown = answers["admin"], answers["no-such-user"]
+    assert (real.status_code, real.json()) == (unknown.status_code, unknown.json())
+    assert real.headers["retry-after"] == unknown.headers["retry-after"]
+
+
+async def test_forwarded_addresses_of_an_untrusted_peer_are_ignored(settings: AuthSettings) -> None:
+    app = create_app(settings, password_hasher=FAST_HASHER)
+    async with running(app, client=("198.51.100.200", 4000)) as outsider:
+        statuses = []
+        for i in range(7):  # a new made-up address each time, from the same peer
+            guess = {"username": "viewer", "password": "guess"}
+            response = await outsider.post("/auth/token", json=guess, headers=via(f"10.9.9.{i}"))
+            statuses.append(response.status_code)
+    assert statuses == [401] * 5 + [429] * 2
 
 
 async def test_concurrent_guesses_are_cut_off_at_the_limit(client: httpx.AsyncClient) -> None:
     guess = {"username": "admin", "password": "guess"}
     answers = await asyncio.gather(*(client.post("/auth/token", json=guess) for _ in range(20)))
     statuses = [answer.status_code for answer in answers]
-    assert statuses.count(401) <= 5
-    assert statuses.count(429) >= 15
+    assert statuses.count(401) == 5
+    assert statuses.count(429) == 15
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_session(client: httpx.AsyncClient) -> None:

@@ -6,6 +6,7 @@ Keycloak provider uses in production logs in, refreshes, reads userinfo and logs
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from keycloak.exceptions import KeycloakAuthenticationError, KeycloakPostError
 
 from gatehouse.auth import KeycloakProvider, create_app
 from gatehouse.auth.embedded.users import subject_for
-from gatehouse.common.errors import ServiceUnavailable, Unauthorized
+from gatehouse.common.errors import ServiceUnavailable, TooManyRequests, Unauthorized
 from gatehouse.common.identity import GET_AUTHORS
 from gatehouse.common.tokens import JWTVerifier
 from gatehouse.testing import bind_loopback
@@ -53,6 +54,27 @@ async def test_python_keycloak_sees_bad_credentials_as_401(openid: KeycloakOpenI
     with pytest.raises(KeycloakAuthenticationError) as caught:
         await openid.a_token("viewer", "wrong password")
     assert caught.value.response_code == 401
+
+
+async def test_python_keycloak_sees_a_throttled_login_as_429(openid: KeycloakOpenID) -> None:
+    for _ in range(5):
+        with pytest.raises(KeycloakAuthenticationError):
+            await openid.a_token("nobody", "wrong password")
+    with pytest.raises(KeycloakPostError) as caught:
+        await openid.a_token("nobody", DEMO_PASSWORD)
+    assert caught.value.response_code == 429
+    assert json.loads(caught.value.response_body or b"{}")["error"] == "invalid_grant"
+
+
+async def test_the_keycloak_provider_maps_a_throttled_login_to_429(
+    provider: KeycloakProvider,
+) -> None:
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            await provider.login("nobody", "wrong password")
+    with pytest.raises(TooManyRequests) as caught:
+        await provider.login("nobody", DEMO_PASSWORD)
+    assert int(caught.value.headers["Retry-After"]) > 0
 
 
 async def test_python_keycloak_refresh_rotation_and_reuse(openid: KeycloakOpenID) -> None:

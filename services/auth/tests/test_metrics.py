@@ -39,3 +39,13 @@ async def test_logins_and_refreshes_are_counted_by_outcome(client: httpx.AsyncCl
         ("gatehouse_auth_refreshes_total", "success"): 1,
         ("gatehouse_auth_refreshes_total", "invalid"): 1,
     }
+
+
+async def test_throttled_logins_are_counted(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    for _ in range(6):
+        await client.post("/auth/token", json={"username": "nobody", "password": "wrong"})
+    assert moved(before, await scrape(client)) == {
+        ("gatehouse_auth_logins_total", "failure"): 5,
+        ("gatehouse_auth_logins_total", "throttled"): 1,
+    }

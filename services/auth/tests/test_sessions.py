@@ -1,5 +1,5 @@
 """The session-store contract, for the in-memory adapter and the SQL adapter on SQLite
-and on the real PostgreSQL; then the login throttle."""
+and on the real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from gatehouse.auth.embedded.lockout import LoginThrottle
 from gatehouse.auth.embedded.sessions import Clock as ClockFn
 from gatehouse.auth.embedded.sessions import InMemorySessionStore, RefreshOutcome, SessionStore
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
@@ -121,35 +120,3 @@ async def test_long_dead_sessions_are_pruned_and_live_ones_kept(new_store: Store
     assert (await store.rotate(dead, "gatehouse")).outcome is RefreshOutcome.UNKNOWN
     assert await store.get_active(live.id) is not None
     assert (await store.rotate(token, "gatehouse")).outcome is RefreshOutcome.ROTATED
-
-
-def fail(throttle: LoginThrottle, username: str) -> None:
-    assert throttle.admit(username) is None
-    throttle.finish(username, succeeded=False)
-
-
-def test_five_failures_lock_a_username_for_a_while() -> None:
-    clock = Clock()
-    throttle = LoginThrottle(max_failures=5, lockout_seconds=30, clock=clock)
-    for _ in range(4):
-        fail(throttle, "Admin")
-    assert throttle.retry_after("admin") is None
-    fail(throttle, "admin")
-    assert throttle.admit("ADMIN") == 30
-    clock.now += 31
-    assert throttle.admit("admin") is None
-
-
-def test_a_success_forgets_earlier_failures() -> None:
-    throttle = LoginThrottle(max_failures=2, lockout_seconds=30)
-    fail(throttle, "viewer")
-    assert throttle.admit("viewer") is None
-    throttle.finish("viewer", succeeded=True)
-    fail(throttle, "viewer")
-    assert throttle.retry_after("viewer") is None
-
-
-def test_guesses_sent_at_once_cannot_pass_the_limit() -> None:
-    throttle = LoginThrottle(max_failures=3, lockout_seconds=30)
-    admitted = [throttle.admit("editor") for _ in range(10)]
-    assert admitted.count(None) == 3

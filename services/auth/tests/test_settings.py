@@ -81,3 +81,19 @@ def test_a_wrong_database_url_is_refused_naming_the_variable(
     monkeypatch.setenv("GATEHOUSE_AUTH_DATABASE_URL", value)
     with pytest.raises(ValidationError, match="GATEHOUSE_AUTH_DATABASE_URL"):
         AuthSettings()
+
+
+def test_an_early_hard_lock_of_the_old_lockout_is_refused_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GATEHOUSE_AUTH_LOCKOUT_FAILURES", "5")  # the pre-#11 setting
+    with pytest.raises(ValidationError) as caught:
+        AuthSettings()
+    assert "GATEHOUSE_AUTH_LOCKOUT_FAILURES (5)" in str(caught.value)
+    assert "GATEHOUSE_AUTH_SLOWDOWN_FAILURES (10)" in str(caught.value)
+
+
+def test_counters_outlive_the_longest_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEHOUSE_AUTH_FAILURE_RESET_SECONDS", "600")
+    with pytest.raises(ValidationError, match="GATEHOUSE_AUTH_FAILURE_RESET_SECONDS"):
+        AuthSettings()

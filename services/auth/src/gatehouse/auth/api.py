@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from gatehouse.auth.providers import IdentityProvider, TokenSet
 from gatehouse.auth.schemas import Credentials, Me, RefreshRequest, TokenResponse
 from gatehouse.common.errors import PayloadTooLarge, Unauthorized, ValidationFailed
+from gatehouse.common.requests import TrustedPeers
 
 MAX_BODY = 16 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -22,7 +23,15 @@ def _provider(request: Request) -> IdentityProvider:
     return provider
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or what a trusted proxy (``GATEHOUSE_TRUSTED_PROXIES``)
+    forwarded in ``X-Forwarded-For``."""
+    peers: TrustedPeers = request.state.peers
+    return peers.client_ip(request.scope)
+
+
 ProviderDep = Annotated[IdentityProvider, Depends(_provider)]
+ClientAddressDep = Annotated[str, Depends(client_address)]
 # Declares the bearer scheme in OpenAPI; a missing header is answered by ``me`` itself.
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -42,6 +51,12 @@ _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"description": "Bad cred
 _TOKEN_ERRORS: dict[int | str, dict[str, Any]] = {
     **_UNAUTHORIZED,
     422: {"description": "No username and password, or a body that is not JSON or a form."},
+    429: {
+        "description": "Too many failed logins for this username (from this address, or "
+        "a hard lock): wait `Retry-After` seconds. The same answer whether the username "
+        "exists or not.",
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
 }
 _BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body could not be read (not UTF-8)."}
@@ -86,17 +101,28 @@ def _token_response(tokens: TokenSet, response: Response) -> TokenResponse:
 
 
 @router.post(
-    "/token", response_model=TokenResponse, responses=_TOKEN_ERRORS, openapi_extra=_CREDENTIALS_BODY
+    "/token",
+    response_model=TokenResponse,
+    responses=_TOKEN_ERRORS,
+    openapi_extra=_CREDENTIALS_BODY,
 )
-async def token(request: Request, response: Response, provider: ProviderDep) -> TokenResponse:
+async def token(
+    request: Request, response: Response, provider: ProviderDep, address: ClientAddressDep
+) -> TokenResponse:
     """Log in with a username and password.
 
     Send JSON `{"username": ..., "password": ...}` or an OAuth2 password form.
     Answers an access token (a JWT for `Authorization: Bearer`) and a refresh token.
-    Repeated failures lock the username for a while (429 with `Retry-After`).
+
+    Failed logins slow down further attempts, never the owner elsewhere: after a few
+    failures for one username from one client address, that address waits 1, 2, 4, ...
+    seconds between attempts (429 with `Retry-After`); after more failures from any
+    addresses, every address that has failed for the username waits too, while an
+    address without failures still logs in. Only after many more failures (100 by
+    default) is the username locked for everyone for a while (also 429).
     """
     credentials = await _credentials(request)
-    tokens = await provider.login(credentials.username, credentials.password)
+    tokens = await provider.login(credentials.username, credentials.password, address)
     return _token_response(tokens, response)
 
 

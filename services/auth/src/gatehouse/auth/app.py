@@ -18,8 +18,9 @@ from gatehouse.auth.demo import demo_credentials
 from gatehouse.auth.embedded import oidc_routes
 from gatehouse.auth.embedded.issuer import Issuer, IssuerConfig, OAuthError
 from gatehouse.auth.embedded.key_ring import KeyRing
-from gatehouse.auth.embedded.lockout import LoginThrottle
+from gatehouse.auth.embedded.lockout import LockoutPolicy, LoginThrottle
 from gatehouse.auth.embedded.revocations import RevocationLog
+from gatehouse.auth.embedded.sql_lockout import SqlFailureStore
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 from gatehouse.auth.embedded.users import UserDirectory
 from gatehouse.auth.key_admin import key_admin_router
@@ -32,6 +33,7 @@ from gatehouse.common import tracing
 from gatehouse.common.health import Check, CheckFn, Health, health_router
 from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
+from gatehouse.common.requests import TrustedPeers
 from gatehouse.common.sql import database_check
 
 log = logging.getLogger("gatehouse.auth")
@@ -65,11 +67,9 @@ async def build_issuer(
     *,
     revocations: RevocationLog | None = None,
 ) -> Issuer:
-    """The embedded issuer with the demo users; its sessions and signing key in ``engine``.
-    A revoked session writes its item to ``revocations`` (for the gateway).
-
-    Failed-login lockout stays in memory: each replica counts the failures it sees.
-    """
+    """The embedded issuer with the demo users; its sessions, signing key and failed-login
+    counters in ``engine``, shared by every replica of that database. A revoked session
+    writes its item to ``revocations`` (for the gateway)."""
     config = IssuerConfig(
         issuer=settings.embedded_issuer_url(),
         client_id=settings.client_id,
@@ -90,7 +90,19 @@ async def build_issuer(
             settings.session_max_ttl,
             revocations=revocations,
         ),
-        LoginThrottle(settings.lockout_failures, settings.lockout_seconds),
+        LoginThrottle(SqlFailureStore(engine), lockout_policy(settings)),
+    )
+
+
+def lockout_policy(settings: AuthSettings) -> LockoutPolicy:
+    return LockoutPolicy(
+        throttle_failures=settings.throttle_failures,
+        throttle_max=settings.throttle_max_seconds,
+        slowdown_failures=settings.slowdown_failures,
+        slowdown_max=settings.slowdown_max_seconds,
+        lock_failures=settings.lockout_failures,
+        lock_seconds=settings.lockout_seconds,
+        reset_seconds=settings.failure_reset_seconds,
     )
 
 
@@ -134,6 +146,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
                 "database": engine,
                 "keys": keys,
                 "revocations": revocations,
+                "peers": TrustedPeers(settings.trusted_proxies),
             }
 
     app = FastAPI(title="Gatehouse auth", version="0.1.0", lifespan=lifespan)

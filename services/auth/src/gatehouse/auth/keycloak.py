@@ -30,6 +30,7 @@ from gatehouse.common.errors import (
 from gatehouse.common.tokens import JWTVerifier
 
 log = logging.getLogger("gatehouse.auth.keycloak")
+RETRY_AFTER = 5  # seconds, when a throttled grant's own Retry-After is out of reach
 
 
 class KeycloakProvider(IdentityProvider):
@@ -86,7 +87,9 @@ class KeycloakProvider(IdentityProvider):
     async def ready(self) -> bool:
         return await self._require_verifier().ensure_ready()
 
-    async def login(self, username: str, password: str) -> TokenSet:
+    async def login(self, username: str, password: str, address: str = "unknown") -> TokenSet:
+        # Keycloak sees this service's address, not ``address``: its own brute-force
+        # detection counts per user (see the README).
         openid = self._require_openid()
         try:
             body = await openid.a_token(username=username, password=password)
@@ -134,11 +137,14 @@ class KeycloakProvider(IdentityProvider):
 
 
 def _to_gatehouse(exc: KeycloakError, unauthorized: str) -> GatehouseError:
-    """Map a python-keycloak error: a rejected grant is 401, an unreachable Keycloak 503."""
+    """Map a python-keycloak error: a rejected grant is 401, a throttled one 429, an
+    unreachable Keycloak 503."""
     if isinstance(exc, KeycloakConnectionError):
         return ServiceUnavailable("identity provider unreachable", retry_after=5)
     status = exc.response_code or 0
     error = _oauth_error(exc.response_body)
+    if status == 429:  # the embedded issuer's throttle; python-keycloak drops Retry-After
+        return TooManyRequests("too many failed logins; try again later", retry_after=RETRY_AFTER)
     if status == 401 or (status == 400 and error == "invalid_grant"):
         return Unauthorized(unauthorized)
     log.warning("Keycloak answered %s (%s)", status, error or "no error code")

@@ -57,7 +57,8 @@ class IdentityProvider(abc.ABC):
         """Release what ``start`` acquired."""
 
     @abc.abstractmethod
-    async def login(self, username: str, password: str) -> TokenSet: ...
+    async def login(self, username: str, password: str, address: str = "unknown") -> TokenSet:
+        """Password login; ``address`` is the client's (failed logins are throttled by it)."""
 
     @abc.abstractmethod
     async def refresh(self, refresh_token: str) -> TokenSet: ...
@@ -79,9 +80,10 @@ class EmbeddedProvider(IdentityProvider):
     def __init__(self, issuer: Issuer) -> None:
         self._issuer = issuer
 
-    async def login(self, username: str, password: str) -> TokenSet:
+    async def login(self, username: str, password: str, address: str = "unknown") -> TokenSet:
         try:
-            return TokenSet.from_response(await self._issuer.password_grant(username, password))
+            body = await self._issuer.password_grant(username, password, address=address)
+            return TokenSet.from_response(body)
         except OAuthError as exc:
             raise _to_gatehouse(exc) from None
 

@@ -57,11 +57,28 @@ class AuthSettings(CommonSettings):
     session_max_ttl: int = Field(
         36000, ge=60, le=90 * 86400, validation_alias="GATEHOUSE_AUTH_SESSION_MAX_TTL"
     )
+    # Failed logins (embedded/lockout.py): throttle per username and address, slowdown per
+    # username, hard lock only after many more failures.
+    throttle_failures: int = Field(
+        5, ge=1, le=1000, validation_alias="GATEHOUSE_AUTH_THROTTLE_FAILURES"
+    )
+    throttle_max_seconds: int = Field(
+        900, ge=1, le=86400, validation_alias="GATEHOUSE_AUTH_THROTTLE_MAX_SECONDS"
+    )
+    slowdown_failures: int = Field(
+        10, ge=1, le=10000, validation_alias="GATEHOUSE_AUTH_SLOWDOWN_FAILURES"
+    )
+    slowdown_max_seconds: int = Field(
+        60, ge=1, le=3600, validation_alias="GATEHOUSE_AUTH_SLOWDOWN_MAX_SECONDS"
+    )
     lockout_failures: int = Field(
-        5, ge=1, le=1000, validation_alias="GATEHOUSE_AUTH_LOCKOUT_FAILURES"
+        100, ge=1, le=100_000, validation_alias="GATEHOUSE_AUTH_LOCKOUT_FAILURES"
     )
     lockout_seconds: int = Field(
-        300, ge=1, le=86400, validation_alias="GATEHOUSE_AUTH_LOCKOUT_SECONDS"
+        900, ge=1, le=86400, validation_alias="GATEHOUSE_AUTH_LOCKOUT_SECONDS"
+    )
+    failure_reset_seconds: int = Field(
+        3600, ge=1, le=30 * 86400, validation_alias="GATEHOUSE_AUTH_FAILURE_RESET_SECONDS"
     )
     # Key ring: how often each replica looks for a key added elsewhere, and how long a
     # new key is published before it signs. That must exceed the poll plus the 10 s a
@@ -100,6 +117,24 @@ class AuthSettings(CommonSettings):
         if len(value.get_secret_value()) < 8:
             raise ValueError("GATEHOUSE_DEMO_PASSWORD must have at least 8 characters")
         return value
+
+    @model_validator(mode="after")
+    def _lockout(self) -> AuthSettings:
+        # Before #11 GATEHOUSE_AUTH_LOCKOUT_FAILURES=5 locked a username from anywhere; a
+        # hard lock that early is what the throttle and the slowdown replace.
+        if self.lockout_failures <= self.slowdown_failures:
+            raise ValueError(
+                f"GATEHOUSE_AUTH_LOCKOUT_FAILURES ({self.lockout_failures}) must be greater "
+                f"than GATEHOUSE_AUTH_SLOWDOWN_FAILURES ({self.slowdown_failures}): the hard "
+                "lock comes after the slowdown (docs/configuration.md, failed logins)"
+            )
+        longest = max(self.lockout_seconds, self.throttle_max_seconds, self.slowdown_max_seconds)
+        if self.failure_reset_seconds < longest:
+            raise ValueError(
+                f"GATEHOUSE_AUTH_FAILURE_RESET_SECONDS ({self.failure_reset_seconds}) must be "
+                f"at least the longest lock or delay ({longest} s)"
+            )
+        return self
 
     _public_url_given: bool = PrivateAttr(False)
 

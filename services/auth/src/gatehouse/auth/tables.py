@@ -1,4 +1,5 @@
-"""The auth schema (SQLAlchemy Core): refresh sessions, retired token digests, signing keys.
+"""The auth schema (SQLAlchemy Core): refresh sessions, retired token digests, signing keys,
+failed-login counters.
 
 Times are POSIX seconds (float), as the session store's clock gives them.
 """
@@ -72,4 +73,14 @@ revocations = sa.Table(
     sa.Column("ident", sa.String(255), nullable=False),
     sa.Column("revoked_at", sa.Double(), nullable=False, index=True),
     sa.Column("expires_at", sa.Double(), nullable=False, index=True),
+)
+
+# Failed-login counters of the throttle (embedded/lockout.py), shared by every replica.
+login_failures = sa.Table(
+    "auth_login_failures",
+    metadata,
+    # SHA-256 hex of the username (and client address): neither is kept in clear.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer(), nullable=False),
+    sa.Column("last_at", sa.Double(), nullable=False, index=True),
 )

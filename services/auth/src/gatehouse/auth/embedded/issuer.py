@@ -56,6 +56,11 @@ def invalid_client() -> OAuthError:
     return OAuthError("invalid_client", "Invalid client or Invalid client credentials", 401)
 
 
+def too_many_logins(retry_after: int) -> OAuthError:
+    """The same answer whether the username exists, is throttled, or is locked."""
+    return OAuthError("invalid_grant", "Too many failed logins; try again later", 429, retry_after)
+
+
 def invalid_token() -> OAuthError:
     return OAuthError("invalid_token", "Token verification failed", 401)
 
@@ -138,16 +143,23 @@ class Issuer:
         if expected and not hmac.compare_digest(expected.encode(), (client_secret or "").encode()):
             raise invalid_client()
 
-    async def password_grant(self, username: str, password: str, scope: str = "") -> dict[str, Any]:
-        """Resource-owner password grant (Keycloak's "direct access grants")."""
-        if (wait := self.throttle.admit(username)) is not None:
-            metrics.login("throttled")
-            raise OAuthError("invalid_grant", "Account is temporarily locked", 400, wait)
+    async def password_grant(
+        self, username: str, password: str, scope: str = "", address: str = "unknown"
+    ) -> dict[str, Any]:
+        """Resource-owner password grant (Keycloak's "direct access grants").
+
+        ``address``: the client's, as the trusted proxies tell it; the throttle counts
+        failures per username and address (``embedded/lockout.py``).
+        """
+        admission = await self.throttle.admit(username, address)
+        if not admission.admitted:
+            metrics.login(admission.verdict.value)
+            raise too_many_logins(admission.retry_after)
         user = None
         try:
             user = await self.users.authenticate(username, password)
         finally:
-            self.throttle.finish(username, succeeded=user is not None)
+            await self.throttle.finish(admission, succeeded=user is not None)
         metrics.login("success" if user else "failure")
         if user is None:
             raise OAuthError("invalid_grant", "Invalid user credentials", 401)

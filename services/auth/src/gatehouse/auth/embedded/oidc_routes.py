@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
+from gatehouse.auth.api import client_address
 from gatehouse.auth.embedded.issuer import Issuer, OAuthError, invalid_token
 from gatehouse.common.tokens import bearer_token
 
@@ -92,6 +93,7 @@ async def token(request: Request, issuer: IssuerDep) -> Response:
             _field(form, "username"),
             _field(form, "password"),
             _field(form, "scope", required=False),
+            address=client_address(request),
         )
     elif grant == "refresh_token":
         body = await issuer.refresh_grant(_field(form, "refresh_token"))

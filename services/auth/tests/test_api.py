@@ -148,19 +148,50 @@ async def test_concurrent_guesses_are_cut_off_at_the_limit(client: httpx.AsyncCl
     assert statuses.count(429) == 15
 
 
+async def refresh(client: httpx.AsyncClient, tokens: dict[str, str]) -> httpx.Response:
+    return await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+
+
 async def test_refresh_rotates_and_reuse_revokes_the_session(client: httpx.AsyncClient) -> None:
     first = await login(client)
-    second = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    second = await refresh(client, first)
     assert second.status_code == 200
+    third = await refresh(client, second.json())
+    assert third.status_code == 200
+    # The first token again, after its successor was used: no retry, a stolen copy.
     reused = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert reused.status_code == 401
     assert "session revoked" in reused.json()["detail"]
-    latest = await client.post(
-        "/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}
-    )
+    latest = await refresh(client, third.json())
     assert latest.status_code == 401  # the thief's copy and the owner's copy are both dead
-    me = await client.get("/auth/me", headers=bearer(second.json()))
+    me = await client.get("/auth/me", headers=bearer(third.json()))
     assert me.status_code == 401
+
+
+async def test_a_retried_refresh_within_the_grace_window_gets_the_same_tokens(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await login(client)
+    answered = await refresh(client, first)  # ... and the client never saw this answer
+    retried = await refresh(client, first)
+    assert retried.status_code == 200
+    assert retried.json() == answered.json()
+    assert retried.headers["cache-control"] == "no-store"
+    me = await client.get("/auth/me", headers=bearer(retried.json()))
+    assert me.status_code == 200
+    assert (await refresh(client, retried.json())).status_code == 200  # the session lives on
+
+
+async def test_a_retry_after_the_grace_window_revokes_the_session(tmp_path: Path) -> None:
+    settings = auth_settings(tmp_path, GATEHOUSE_AUTH_REFRESH_GRACE_SECONDS="0.3")
+    async with running(create_app(settings, password_hasher=FAST_HASHER)) as client:
+        first = await login(client)
+        second = await refresh(client, first)
+        await asyncio.sleep(0.4)
+        late = await refresh(client, first)
+        assert late.status_code == 401
+        assert "session revoked" in late.json()["detail"]
+        assert (await refresh(client, second.json())).status_code == 401
 
 
 async def test_logout_ends_the_session_and_is_idempotent(client: httpx.AsyncClient) -> None:

@@ -49,3 +49,18 @@ async def test_throttled_logins_are_counted(client: httpx.AsyncClient) -> None:
         ("gatehouse_auth_logins_total", "failure"): 5,
         ("gatehouse_auth_logins_total", "throttled"): 1,
     }
+
+
+async def test_retries_and_reuse_of_refresh_tokens_are_counted(client: httpx.AsyncClient) -> None:
+    good = await client.post("/auth/token", json={"username": "editor", "password": DEMO_PASSWORD})
+    first = {"refresh_token": good.json()["refresh_token"]}
+    before = await scrape(client)
+    second = await client.post("/auth/refresh", json=first)
+    await client.post("/auth/refresh", json=first)  # a retry within the window
+    await client.post("/auth/refresh", json={"refresh_token": second.json()["refresh_token"]})
+    await client.post("/auth/refresh", json=first)  # reuse: its successor was used
+    assert moved(before, await scrape(client)) == {
+        ("gatehouse_auth_refreshes_total", "success"): 2,
+        ("gatehouse_auth_refreshes_total", "grace"): 1,
+        ("gatehouse_auth_refreshes_total", "reused"): 1,
+    }

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.auth.embedded.key_store import KeyStore
 from gatehouse.auth.embedded.keys import SigningKey
-from gatehouse.auth.embedded.sessions import RefreshOutcome
+from gatehouse.auth.embedded.sessions import RefreshOutcome, Session
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 from gatehouse.auth.tables import signing_keys
 
@@ -53,6 +53,26 @@ async def test_concurrent_refreshes_with_one_token_never_both_succeed(database_u
             winner = next(r for r in both if r.outcome is RefreshOutcome.ROTATED)
             assert (await b.rotate(winner.token, "gatehouse")).outcome is RefreshOutcome.EXPIRED
             assert await a.get_active(session.id) is None
+
+
+async def test_a_retry_racing_the_first_refresh_on_another_replica_gets_its_answer(
+    database_url: str,
+) -> None:
+    async with migrated_engine(database_url) as one, migrated_engine(database_url) as two:
+        a, b = SqlSessionStore(one, 60, 600, grace=5), SqlSessionStore(two, 60, 600, grace=5)
+
+        async def answer(session: Session, token: str) -> bytes:
+            return token.encode()
+
+        for _ in range(ROUNDS):
+            session, token = await a.start("editor", "gatehouse", "profile")
+            both = await asyncio.gather(
+                a.rotate(token, "gatehouse", answer), b.rotate(token, "gatehouse", answer)
+            )
+            assert sorted(r.outcome.value for r in both) == ["grace", "rotated"]
+            winner = next(r for r in both if r.outcome is RefreshOutcome.ROTATED)
+            assert both[0].sealed == both[1].sealed == winner.token.encode()
+            assert await a.get_active(session.id) is not None  # a retry is not theft
 
 
 async def test_replicas_starting_together_install_one_key(

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from gatehouse.auth.embedded.sessions import Clock as ClockFn
-from gatehouse.auth.embedded.sessions import InMemorySessionStore, RefreshOutcome, SessionStore
+from gatehouse.auth.embedded.sessions import (
+    InMemorySessionStore,
+    RefreshOutcome,
+    Session,
+    SessionStore,
+)
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 
 from .conftest import migrated_engine
@@ -45,8 +50,10 @@ async def new_store(backend: str) -> AsyncIterator[StoreFactory]:
         return
     async with migrated_engine(backend) as engine:
 
-        def make(idle_ttl: float, max_ttl: float, clock: ClockFn = time.time) -> SessionStore:
-            return SqlSessionStore(engine, idle_ttl, max_ttl, clock)
+        def make(
+            idle_ttl: float, max_ttl: float, clock: ClockFn = time.time, grace: float = 0.0
+        ) -> SessionStore:
+            return SqlSessionStore(engine, idle_ttl, max_ttl, clock, grace=grace)
 
         yield make
 
@@ -120,3 +127,47 @@ async def test_long_dead_sessions_are_pruned_and_live_ones_kept(new_store: Store
     assert (await store.rotate(dead, "gatehouse")).outcome is RefreshOutcome.UNKNOWN
     assert await store.get_active(live.id) is not None
     assert (await store.rotate(token, "gatehouse")).outcome is RefreshOutcome.ROTATED
+
+
+async def answer(session: Session, token: str) -> bytes:
+    """A stand-in for the issuer's sealed answer: names the session and the new token."""
+    return f"{session.id}:{token}".encode()
+
+
+async def test_a_retry_within_the_grace_window_gets_the_same_answer(
+    new_store: StoreFactory,
+) -> None:
+    clock = Clock()
+    store = new_store(idle_ttl=60, max_ttl=600, clock=clock, grace=5)
+    session, first = await store.start("editor", "gatehouse", "profile")
+    rotated = await store.rotate(first, "gatehouse", answer)
+    clock.now += 4.9
+    retried = await store.rotate(first, "gatehouse", answer)
+    assert rotated.outcome is RefreshOutcome.ROTATED
+    assert retried.outcome is RefreshOutcome.GRACE
+    assert retried.sealed == rotated.sealed == f"{session.id}:{rotated.token}".encode()
+    assert (await store.rotate(rotated.token, "gatehouse", answer)).outcome is (
+        RefreshOutcome.ROTATED
+    )
+
+
+async def test_a_retry_after_the_grace_window_is_reuse(new_store: StoreFactory) -> None:
+    clock = Clock()
+    store = new_store(idle_ttl=60, max_ttl=600, clock=clock, grace=5)
+    session, first = await store.start("editor", "gatehouse", "profile")
+    rotated = await store.rotate(first, "gatehouse", answer)
+    clock.now += 5
+    assert (await store.rotate(first, "gatehouse", answer)).outcome is RefreshOutcome.REUSED
+    assert (await store.rotate(rotated.token, "gatehouse")).outcome is RefreshOutcome.EXPIRED
+    assert await store.get_active(session.id) is None
+
+
+async def test_once_the_new_token_is_used_the_old_one_is_reuse_even_in_the_window(
+    new_store: StoreFactory,
+) -> None:
+    store = new_store(idle_ttl=60, max_ttl=600, grace=5)
+    session, first = await store.start("editor", "gatehouse", "profile")
+    second = await store.rotate(first, "gatehouse", answer)
+    await store.rotate(second.token, "gatehouse", answer)
+    assert (await store.rotate(first, "gatehouse", answer)).outcome is RefreshOutcome.REUSED
+    assert await store.get_active(session.id) is None

@@ -130,8 +130,11 @@ async def token(
 async def refresh(body: RefreshRequest, response: Response, provider: ProviderDep) -> TokenResponse:
     """Trade a refresh token for new tokens.
 
-    Each refresh token works once: the answer carries its replacement. Presenting a
-    replaced refresh token again ends the whole session.
+    Each refresh token works once: the answer carries its replacement. A retry with the
+    same refresh token within a few seconds (`GATEHOUSE_AUTH_REFRESH_GRACE_SECONDS`,
+    default 5), as after a lost response, gets the same answer again, as long as the
+    new refresh token has not been used. Presenting a replaced refresh token later, or
+    after its replacement was used, ends the whole session (401).
     """
     return _token_response(await provider.refresh(body.refresh_token), response)
 

@@ -89,6 +89,7 @@ async def build_issuer(
             settings.refresh_token_ttl,
             settings.session_max_ttl,
             revocations=revocations,
+            grace=settings.refresh_grace_seconds,
         ),
         LoginThrottle(SqlFailureStore(engine), lockout_policy(settings)),
     )

@@ -57,6 +57,10 @@ class AuthSettings(CommonSettings):
     session_max_ttl: int = Field(
         36000, ge=60, le=90 * 86400, validation_alias="GATEHOUSE_AUTH_SESSION_MAX_TTL"
     )
+    # A retry of a refresh within this many seconds gets the same answer (0: none).
+    refresh_grace_seconds: float = Field(
+        5, ge=0, le=60, validation_alias="GATEHOUSE_AUTH_REFRESH_GRACE_SECONDS"
+    )
     # Failed logins (embedded/lockout.py): throttle per username and address, slowdown per
     # username, hard lock only after many more failures.
     throttle_failures: int = Field(

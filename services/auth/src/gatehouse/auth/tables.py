@@ -47,6 +47,12 @@ retired_tokens = sa.Table(
         nullable=False,
         index=True,
     ),
+    # The refresh grace window: when the token was replaced, the digest of the token that
+    # replaced it, and the answer to that refresh sealed with a key derived from the
+    # replaced token (embedded/refresh_grace.py). NULL on rows of earlier versions.
+    sa.Column("retired_at", sa.Double(), nullable=True),
+    sa.Column("successor", sa.String(64), nullable=True),
+    sa.Column("sealed", sa.LargeBinary(), nullable=True),
 )
 
 signing_keys = sa.Table(

@@ -8,6 +8,7 @@ put it on the wire at Keycloak's paths.
 from __future__ import annotations
 
 import hmac
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import jwt
 
 from gatehouse.auth import metrics
+from gatehouse.auth.embedded import refresh_grace
 from gatehouse.auth.embedded.key_ring import KeyRing
 from gatehouse.auth.embedded.keys import ALGORITHM, SigningKey
 from gatehouse.auth.embedded.lockout import LoginThrottle
@@ -23,17 +25,29 @@ from gatehouse.auth.embedded.sessions import Clock, RefreshOutcome, Session, Ses
 from gatehouse.auth.embedded.users import User, UserDirectory, subject_for
 
 DEFAULT_SCOPES = ("profile", "email")
+_ANSWERED = (RefreshOutcome.ROTATED, RefreshOutcome.GRACE)
 _REFRESH_METRIC = {
     RefreshOutcome.ROTATED: "success",
+    RefreshOutcome.GRACE: "grace",
     RefreshOutcome.UNKNOWN: "invalid",
     RefreshOutcome.EXPIRED: "expired",
     RefreshOutcome.REUSED: "reused",
 }
 _REFRESH_ERRORS = {
+    RefreshOutcome.ROTATED: "Invalid refresh token",  # not reached: answered
+    RefreshOutcome.GRACE: "Invalid refresh token",
     RefreshOutcome.UNKNOWN: "Invalid refresh token",
     RefreshOutcome.EXPIRED: "Token is not active",
     RefreshOutcome.REUSED: "Maximum allowed refresh token reuse exceeded",
 }
+
+
+class _UserGone(Exception):
+    """The user of a session being refreshed no longer exists."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session.username)
+        self.session = session
 
 
 class OAuthError(Exception):
@@ -212,16 +226,28 @@ class Issuer:
         }
 
     async def refresh_grant(self, refresh_token: str) -> dict[str, Any]:
-        rotation = await self.sessions.rotate(refresh_token, self.config.client_id)
-        session = rotation.session
+        """Refresh-token grant: rotation with reuse detection; a retry within the grace
+        window gets the very answer of the first try (``sessions``, ``refresh_grace``)."""
+
+        async def seal(session: Session, new_token: str) -> bytes:
+            user = self.users.get(session.username)
+            if user is None:
+                raise _UserGone(session)
+            answer = self._token_response(user, session, new_token)
+            return refresh_grace.seal(refresh_token, json.dumps(answer).encode())
+
+        try:
+            rotation = await self.sessions.rotate(refresh_token, self.config.client_id, seal)
+        except _UserGone as gone:
+            await self.sessions.revoke(gone.session)
+            metrics.refresh("invalid")
+            raise OAuthError("invalid_grant", "User not found") from None
         metrics.refresh(_REFRESH_METRIC[rotation.outcome])
-        if rotation.outcome is not RefreshOutcome.ROTATED or session is None:
+        answer = refresh_grace.unseal(refresh_token, rotation.sealed) if rotation.sealed else None
+        if answer is None or rotation.outcome not in _ANSWERED:
             raise OAuthError("invalid_grant", _REFRESH_ERRORS[rotation.outcome])
-        user = self.users.get(session.username)
-        if user is None:
-            await self.sessions.revoke(session)
-            raise OAuthError("invalid_grant", "User not found")
-        return self._token_response(user, session, rotation.token)
+        body: dict[str, Any] = json.loads(answer)
+        return body
 
     async def logout(self, refresh_token: str) -> None:
         session = await self.sessions.find_active(refresh_token)

@@ -4,6 +4,12 @@ Only SHA-256 digests of refresh tokens are stored, so the store never holds a us
 token. Every refresh replaces the session's token; presenting a replaced token again
 means it leaked (or two clients share it), and the whole session is revoked, as
 RFC 9700 §4.14.2 recommends.
+
+Except within the grace window (``grace`` seconds, GATEHOUSE_AUTH_REFRESH_GRACE_SECONDS):
+a client whose refresh response was lost presents the same token again, and gets the
+same answer (``GRACE``), sealed with a key only that token opens (``refresh_grace``),
+as long as the token that answer carries has not been used yet. After the window, or
+once the new token was used, it is reuse.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ import enum
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
+# Makes the sealed answer of a rotation: (the session, moved forward; its new token).
+Sealer = Callable[["Session", str], Awaitable[bytes]]
 
 
 class RefreshOutcome(enum.Enum):
@@ -24,6 +32,25 @@ class RefreshOutcome(enum.Enum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     REUSED = "reused"
+    GRACE = "grace"
+
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    """A replaced refresh token (by digest): when, by which token, and the sealed answer."""
+
+    at: float
+    successor: str = ""
+    sealed: bytes = b""
+
+    def retry_allowed(self, session: Session, now: float, grace: float) -> bool:
+        """A retry within the window whose answer's token is still the session's current one."""
+        return (
+            bool(self.sealed)
+            and now - self.at < grace
+            and session.token_digest == self.successor
+            and session.active(now)
+        )
 
 
 @dataclass(slots=True)
@@ -36,7 +63,7 @@ class Session:
     expires_at: float  # refresh idle timeout, moved forward on every rotation
     ends_at: float  # session max lifetime, fixed
     token_digest: str = ""
-    retired: set[str] = field(default_factory=set)
+    retired: dict[str, Retired] = field(default_factory=dict)  # in-memory store only
     revoked: bool = False
 
     def active(self, now: float) -> bool:
@@ -51,6 +78,7 @@ class Rotation:
     outcome: RefreshOutcome
     session: Session | None = None
     token: str = ""
+    sealed: bytes = b""  # ROTATED and GRACE: the answer the Sealer made
 
 
 def digest(token: str) -> str:
@@ -61,7 +89,8 @@ class SessionStore(abc.ABC):
     """The port: where refresh sessions live.
 
     ``rotate`` must hold across processes: of two refreshes with the same token,
-    however close together and on whichever replica, at most one is ``ROTATED``.
+    however close together and on whichever replica, at most one is ``ROTATED``; within
+    the grace window the other is ``GRACE`` with the winner's sealed answer.
     """
 
     @abc.abstractmethod
@@ -69,8 +98,10 @@ class SessionStore(abc.ABC):
         """Open a session; returns it with its first refresh token."""
 
     @abc.abstractmethod
-    async def rotate(self, token: str, client_id: str) -> Rotation:
-        """Trade a refresh token for a new one; a replaced token revokes its session."""
+    async def rotate(self, token: str, client_id: str, seal: Sealer | None = None) -> Rotation:
+        """Trade a refresh token for a new one; a replaced token revokes its session,
+        unless it comes back within the grace window. ``seal`` makes the answer kept for
+        such a retry."""
 
     @abc.abstractmethod
     async def find_active(self, token: str) -> Session | None:
@@ -92,10 +123,13 @@ class SessionStore(abc.ABC):
 class InMemorySessionStore(SessionStore):
     """Sessions of one process, for unit tests: a restart or a second replica loses them."""
 
-    def __init__(self, idle_ttl: float, max_ttl: float, clock: Clock = time.time) -> None:
+    def __init__(
+        self, idle_ttl: float, max_ttl: float, clock: Clock = time.time, *, grace: float = 0.0
+    ) -> None:
         self._idle = idle_ttl
         self._max = max_ttl
         self._clock = clock
+        self._grace = grace
         self._sessions: dict[str, Session] = {}
         self._by_digest: dict[str, str] = {}  # current and retired digests -> session id
         self._next_prune = 0.0
@@ -107,22 +141,30 @@ class InMemorySessionStore(SessionStore):
         sid = secrets.token_hex(16)
         session = Session(sid, username, client_id, scope, now, now + self._idle, now + self._max)
         self._sessions[sid] = session
-        return session, self._issue(session)
+        token = secrets.token_urlsafe(32)
+        self._issue(session, token)
+        return session, token
 
-    async def rotate(self, token: str, client_id: str) -> Rotation:
-        """Trade a refresh token for a new one; a replaced token revokes its session."""
+    async def rotate(self, token: str, client_id: str, seal: Sealer | None = None) -> Rotation:
         now = self._clock()
         session = self._find(token)
         if session is None or session.client_id != client_id:
             return Rotation(RefreshOutcome.UNKNOWN)
-        if digest(token) in session.retired:
+        if (retired := session.retired.get(digest(token))) is not None:
+            if retired.retry_allowed(session, now, self._grace):
+                return Rotation(RefreshOutcome.GRACE, session, sealed=retired.sealed)
             await self.revoke(session)
             return Rotation(RefreshOutcome.REUSED, session)
         if not session.active(now):
             return Rotation(RefreshOutcome.EXPIRED, session)
-        session.retired.add(session.token_digest)
+        new = secrets.token_urlsafe(32)
         session.expires_at = now + self._idle
-        return Rotation(RefreshOutcome.ROTATED, session, self._issue(session))
+        sealed = await seal(session, new) if seal else b""
+        if session.token_digest != digest(token) or session.revoked:
+            return await self.rotate(token, client_id, seal)  # moved while sealing: again
+        session.retired[session.token_digest] = Retired(now, digest(new), sealed)
+        self._issue(session, new)
+        return Rotation(RefreshOutcome.ROTATED, session, new, sealed)
 
     async def find_active(self, token: str) -> Session | None:
         """The active session whose *current* refresh token is ``token``."""
@@ -144,11 +186,9 @@ class InMemorySessionStore(SessionStore):
         sid = self._by_digest.get(digest(token))
         return self._sessions.get(sid) if sid else None
 
-    def _issue(self, session: Session) -> str:
-        token = secrets.token_urlsafe(32)
+    def _issue(self, session: Session, token: str) -> None:
         session.token_digest = digest(token)
         self._by_digest[session.token_digest] = session.id
-        return token
 
     def _prune(self, now: float) -> None:
         # Dead sessions are kept for one idle period so that late reuse is still seen.

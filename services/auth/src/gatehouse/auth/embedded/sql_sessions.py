@@ -3,8 +3,9 @@
 Rotation is a compare-and-set: ``UPDATE ... WHERE id = :sid AND token_digest = :old``
 moves the session to its new token only if nobody did it first. PostgreSQL's row
 lock (READ COMMITTED re-checks the WHERE after waiting) and SQLite's single writer
-make the loser see zero rows; it then finds its token retired, which is reuse, so
-the session is revoked, exactly as if the two refreshes had come one after the other.
+make the loser see zero rows; it then finds its token retired, with the winner's sealed
+answer beside it: within the grace window it answers that (the same new tokens), after
+it the session is revoked, exactly as if the two refreshes had come one after the other.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from gatehouse.auth.embedded.revocations import SESSION, RevocationLog
 from gatehouse.auth.embedded.sessions import (
     Clock,
     RefreshOutcome,
+    Retired,
     Rotation,
+    Sealer,
     Session,
     SessionStore,
     digest,
@@ -42,6 +45,7 @@ class SqlSessionStore(SessionStore):
         clock: Clock = time.time,
         *,
         revocations: RevocationLog | None = None,
+        grace: float = 0.0,
     ) -> None:
         self._engine = engine
         # A revoked session's item for the gateway, written with the revocation itself.
@@ -49,6 +53,7 @@ class SqlSessionStore(SessionStore):
         self._idle = idle_ttl
         self._max = max_ttl
         self._clock = clock
+        self._grace = grace
         self._next_prune = 0.0
 
     async def start(self, username: str, client_id: str, scope: str) -> tuple[Session, str]:
@@ -69,8 +74,8 @@ class SqlSessionStore(SessionStore):
             await conn.execute(sessions.insert().values(**_row(session)))
         return session, token
 
-    async def rotate(self, token: str, client_id: str) -> Rotation:
-        return await self._rotate(token, client_id, first_try=True)
+    async def rotate(self, token: str, client_id: str, seal: Sealer | None = None) -> Rotation:
+        return await self._rotate(token, client_id, seal, first_try=True)
 
     async def find_active(self, token: str) -> Session | None:
         session = await self._one(sessions.c.token_digest == digest(token))
@@ -98,7 +103,9 @@ class SqlSessionStore(SessionStore):
             return False
         return True
 
-    async def _rotate(self, token: str, client_id: str, *, first_try: bool) -> Rotation:
+    async def _rotate(
+        self, token: str, client_id: str, seal: Sealer | None, *, first_try: bool
+    ) -> Rotation:
         old = digest(token)
         session = await self._one(sessions.c.token_digest == old)
         if session is None:
@@ -109,14 +116,17 @@ class SqlSessionStore(SessionStore):
         if not session.active(now):
             return Rotation(RefreshOutcome.EXPIRED, session)
         new = secrets.token_urlsafe(32)
-        if await self._swap(session, old, digest(new), now + self._idle):
-            return Rotation(RefreshOutcome.ROTATED, session, new)
+        session.expires_at = now + self._idle
+        sealed = await seal(session, new) if seal else b""
+        if await self._swap(session, old, Retired(now, digest(new), sealed)):
+            return Rotation(RefreshOutcome.ROTATED, session, new, sealed)
         if first_try:  # someone else moved or revoked the session meanwhile: look again
-            return await self._rotate(token, client_id, first_try=False)
+            return await self._rotate(token, client_id, seal, first_try=False)
         return Rotation(RefreshOutcome.EXPIRED, session)
 
-    async def _swap(self, session: Session, old: str, new: str, expires_at: float) -> bool:
-        """Compare-and-set the session's token; retire the old digest in the same transaction."""
+    async def _swap(self, session: Session, old: str, retired: Retired) -> bool:
+        """Compare-and-set the session's token; retire the old digest, with the sealed
+        answer for a retry, in the same transaction."""
         moved = (
             sessions.update()
             .where(
@@ -124,24 +134,37 @@ class SqlSessionStore(SessionStore):
                 sessions.c.token_digest == old,
                 sessions.c.revoked.is_(False),
             )
-            .values(token_digest=new, expires_at=expires_at)
+            .values(token_digest=retired.successor, expires_at=session.expires_at)
         )
+        row = {
+            "digest": old,
+            "session_id": session.id,
+            "retired_at": retired.at,
+            "successor": retired.successor,
+            "sealed": retired.sealed or None,
+        }
         async with self._engine.begin() as conn:
             if (await conn.execute(moved)).rowcount != 1:
                 return False
-            await conn.execute(retired_tokens.insert().values(digest=old, session_id=session.id))
-        session.token_digest, session.expires_at = new, expires_at
+            await conn.execute(retired_tokens.insert().values(**row))
+        session.token_digest = retired.successor
         return True
 
     async def _retired(self, old: str, client_id: str) -> Rotation:
+        extra = (retired_tokens.c.retired_at, retired_tokens.c.successor, retired_tokens.c.sealed)
         query = (
-            sa.select(*sessions.c)
+            sa.select(*sessions.c, *extra)
             .join(retired_tokens, retired_tokens.c.session_id == sessions.c.id)
             .where(retired_tokens.c.digest == old)
         )
-        session = await self._first(query)
-        if session is None or session.client_id != client_id:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        session = _session(row) if row else None
+        if row is None or session is None or session.client_id != client_id:
             return Rotation(RefreshOutcome.UNKNOWN)
+        retired = Retired(row["retired_at"] or 0.0, row["successor"] or "", row["sealed"] or b"")
+        if retired.retry_allowed(session, self._clock(), self._grace):
+            return Rotation(RefreshOutcome.GRACE, session, sealed=retired.sealed)
         await self.revoke(session)
         return Rotation(RefreshOutcome.REUSED, session)
 

@@ -86,6 +86,25 @@ async def test_two_replicas_share_sessions_and_reuse_detection(
         assert (await refresh(two, third.json()["refresh_token"])).status_code == 401
 
 
+async def test_two_replicas_count_failed_logins_together(postgres_url: str, tmp_path: Path) -> None:
+    settings = [
+        auth_settings(tmp_path / name, GATEHOUSE_AUTH_DATABASE_URL=postgres_url)
+        for name in ("one", "two")
+    ]
+    guesser, owner = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.3"}
+    guess = {"username": "auditor", "password": "guess"}
+    right = {"username": "auditor", "password": DEMO_PASSWORD}
+    async with served(settings[0]) as one, served(settings[1]) as two:
+        for replica in (one, two, one, two, one):  # 5 failures, split over the replicas
+            assert (await replica.post("/auth/token", json=guess, headers=guesser)).status_code == (
+                401
+            )
+        for replica in (one, two):
+            throttled = await replica.post("/auth/token", json=right, headers=guesser)
+            assert throttled.status_code == 429
+        assert (await two.post("/auth/token", json=right, headers=owner)).status_code == 200
+
+
 async def test_an_unreachable_database_stops_start_up_naming_the_variable(
     tmp_path: Path,
 ) -> None:

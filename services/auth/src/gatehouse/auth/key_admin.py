@@ -33,8 +33,9 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(au
 
 
 class RotateKeys(BaseModel):
+    # strict: JSON true/false are not 1.0/0.0 seconds (an integer still is)
     activate_in: float | None = Field(
-        None, ge=0, le=86400, description="Seconds until the new key signs."
+        None, ge=0, le=86400, strict=True, description="Seconds until the new key signs."
     )
 
 
@@ -67,6 +68,7 @@ def key_admin_router(settings: AuthSettings) -> APIRouter:
         status_code=201,
         response_model=RotatedKey,
         responses={
+            400: {"description": "The body could not be read (not UTF-8)."},
             401: {"description": "No valid bearer token."},
             403: {"description": "The token lacks the admin role."},
             409: {"description": f"The newest key is younger than {MIN_INTERVAL:.0f} s."},

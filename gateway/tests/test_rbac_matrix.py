@@ -34,6 +34,8 @@ RESOURCE_ROLES = {
 def expected(route: Route, method: str, roles: list[str] | None) -> int:
     """The status DESIGN says, from the route's path (not from its config)."""
     path = route.prefix
+    if path == "/auth/admin":  # the auth service's admin API: the admin role, every method
+        return 401 if roles is None else 200 if "admin" in roles else 403
     if (path.startswith("/auth/") and path != "/auth/me") or path == "/realms":
         allowed = ("GET", "HEAD") if path == "/realms" else ("POST",)
         return 200 if method in allowed else 405

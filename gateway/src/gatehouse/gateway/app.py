@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ from gatehouse.gateway.server import uvicorn_options
 from gatehouse.gateway.settings import GatewaySettings
 
 log = logging.getLogger("gatehouse.gateway")
+# Requests allocate and free by reference counting; the cyclic collector ran every 700
+# allocations (every two or three requests) to walk the requests in flight.
+GC_YOUNG = 10_000
 RETIRE_AFTER = (
     60.0  # seconds an upstream pool replaced by a reload keeps serving in-flight requests
 )
@@ -118,6 +122,11 @@ class Gateway:
         )
         self._poller.start()
         self._watch()
+        # What start-up made (modules, config, pools) lives as long as the process: out of
+        # the cyclic collector's sight, a full collection no longer walks it (CPU and p99).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         self.health.started()
         log.info(
             "gateway ready: %d routes, upstreams %s",

@@ -92,7 +92,7 @@ def _auth() -> Service:
     from gatehouse.auth.settings import AuthSettings
 
     def servers(settings: AuthSettings, bus: EventBus | None) -> list[Server]:
-        app = create_app(settings)
+        app = create_app(settings, bus=bus)  # the admin API's gatehouse.user.* events
         return [Server(app, settings.host, settings.port, port_setting=PORT["auth"])]
 
     return Service(AuthSettings, servers)

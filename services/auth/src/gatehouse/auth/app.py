@@ -13,6 +13,8 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.auth import api, internal
+from gatehouse.auth.admin import endpoints as admin_endpoints
+from gatehouse.auth.admin import open_admin
 from gatehouse.auth.database import check_reachable, create_engine
 from gatehouse.auth.demo import demo_credentials
 from gatehouse.auth.embedded import oidc_routes
@@ -22,7 +24,7 @@ from gatehouse.auth.embedded.lockout import LockoutPolicy, LoginThrottle
 from gatehouse.auth.embedded.revocations import RevocationLog
 from gatehouse.auth.embedded.sql_lockout import SqlFailureStore
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
-from gatehouse.auth.embedded.users import UserDirectory
+from gatehouse.auth.embedded.sql_users import SqlUserDirectory
 from gatehouse.auth.key_admin import key_admin_router
 from gatehouse.auth.keycloak import KeycloakProvider
 from gatehouse.auth.migrations import SCRIPTS, migrate
@@ -30,6 +32,8 @@ from gatehouse.auth.providers import EmbeddedProvider, IdentityProvider
 from gatehouse.auth.settings import AuthSettings
 from gatehouse.auth.signing_keys import watch_signing_keys
 from gatehouse.common import tracing
+from gatehouse.common.bus import bus_from_url
+from gatehouse.common.events import EventBus
 from gatehouse.common.health import Check, CheckFn, Health, health_router
 from gatehouse.common.middleware import ServiceMiddleware
 from gatehouse.common.problem_handlers import install_problem_handlers
@@ -76,10 +80,10 @@ async def build_issuer(
         client_secret=settings.client_secret.get_secret_value() if settings.client_secret else None,
         access_ttl=settings.access_token_ttl,
     )
+    # Production without GATEHOUSE_DEMO_PASSWORD: no demo identities at all.
+    users = SqlUserDirectory(engine, hasher, demo_users=settings.demo_users)
     if settings.demo_users:
-        users = await UserDirectory.demo(demo_credentials(settings).password, hasher)
-    else:  # production without GATEHOUSE_DEMO_PASSWORD: no demo identities at all
-        users = UserDirectory([], hasher)
+        await users.seed_demo(demo_credentials(settings).password)
     return Issuer(
         config,
         keys,
@@ -107,12 +111,18 @@ def lockout_policy(settings: AuthSettings) -> LockoutPolicy:
     )
 
 
-def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None = None) -> FastAPI:
+def create_app(
+    settings: AuthSettings,
+    *,
+    password_hasher: PasswordHasher | None = None,
+    bus: EventBus | None = None,
+) -> FastAPI:
     """The auth service. Without ``KEYCLOAK_URL`` it is also the embedded issuer, at
     Keycloak's paths under ``/realms/<realm>``.
 
     ``password_hasher`` sets the argon2 parameters of the embedded users (default:
-    argon2-cffi's RFC 9106 low-memory profile).
+    argon2-cffi's RFC 9106 low-memory profile). ``bus`` (the launcher's shared one, else
+    ``AMQP_URL``'s) carries the admin API's ``gatehouse.user.*`` events.
     """
     hasher = password_hasher or PasswordHasher()
     health = Health()
@@ -120,7 +130,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with AsyncExitStack() as stack:
-            engine = issuer = keys = revocations = None
+            engine = issuer = keys = revocations = admin = None
             if settings.embedded:
                 engine = await open_database(settings)
                 stack.push_async_callback(engine.dispose)
@@ -129,6 +139,9 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
                 revocations = RevocationLog(engine, settings.access_token_ttl)
                 issuer = await build_issuer(
                     settings, hasher, engine, keys.ring, revocations=revocations
+                )
+                admin = await open_admin(
+                    stack, engine, issuer.users, revocations, await _bus(stack, settings, bus)
                 )
                 health.add("database", database_check(engine))
                 health.add("schema", SCRIPTS.check(engine))
@@ -148,6 +161,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
                 "keys": keys,
                 "revocations": revocations,
                 "peers": TrustedPeers(settings.trusted_proxies),
+                "admin": admin,
             }
 
     app = FastAPI(title="Gatehouse auth", version="0.1.0", lifespan=lifespan)
@@ -155,6 +169,7 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     app.add_exception_handler(OAuthError, _on_oauth_error)
     app.include_router(api.router)
     app.include_router(internal.router)
+    app.include_router(admin_endpoints.router)
     if settings.embedded:
         app.include_router(oidc_routes.router)
         app.include_router(key_admin_router(settings))
@@ -167,6 +182,18 @@ def create_app(settings: AuthSettings, *, password_hasher: PasswordHasher | None
     )
     tracing.instrument_fastapi(app, "auth", settings.trusted_proxies)
     return app
+
+
+async def _bus(
+    stack: AsyncExitStack, settings: AuthSettings, given: EventBus | None
+) -> EventBus | None:
+    """The launcher's bus, or one of this service's own on ``AMQP_URL``, or none."""
+    if given is not None or not settings.amqp_url:
+        return given
+    bus = bus_from_url(settings.amqp_url, exchange=settings.amqp_exchange)
+    await bus.start()
+    stack.push_async_callback(bus.close)
+    return bus
 
 
 async def _on_oauth_error(request: Request, exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from gatehouse.auth.database import DATABASE_SCHEMES, normalize_database_url
+from gatehouse.common.events import EXCHANGE
 from gatehouse.common.settings import (
     DEFAULT_CLIENT_ID,
     DEFAULT_REALM,
@@ -94,6 +95,9 @@ class AuthSettings(CommonSettings):
     key_activation_seconds: float = Field(
         20.0, ge=0, le=86400, validation_alias="GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS"
     )
+    # Where the admin API's gatehouse.user.* events go; unset, they wait in auth_audit.
+    amqp_url: str | None = Field(None, validation_alias="AMQP_URL")
+    amqp_exchange: str = Field(EXCHANGE, min_length=1, validation_alias="GATEHOUSE_AMQP_EXCHANGE")
 
     @field_validator("public_url")
     @classmethod
@@ -106,6 +110,11 @@ class AuthSettings(CommonSettings):
     def _keycloak_url(cls, value: str | None) -> str | None:
         checked = check_url(value, "KEYCLOAK_URL", HTTP_SCHEMES)
         return checked.rstrip("/") if checked else None
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, value: str | None) -> str | None:
+        return check_url(value, "AMQP_URL", ("amqp", "amqps"))
 
     @field_validator("database_url")
     @classmethod

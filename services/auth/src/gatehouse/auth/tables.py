@@ -90,3 +90,62 @@ login_failures = sa.Table(
     sa.Column("failures", sa.Integer(), nullable=False),
     sa.Column("last_at", sa.Double(), nullable=False, index=True),
 )
+
+# Users of the embedded issuer (gatehouse.auth.embedded.sql_users, the admin API).
+users = sa.Table(
+    "auth_users",
+    metadata,
+    sa.Column("username", sa.String(255), primary_key=True),  # lower case
+    sa.Column("subject", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text(), nullable=False),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    # A demo identity no admin has changed: the demo password still sets its password.
+    sa.Column("seeded", sa.Boolean(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)
+
+# One row a role held: granting and revoking are an insert and a delete, never a
+# read-modify-write that two admins could race.
+user_roles = sa.Table(
+    "auth_user_roles",
+    metadata,
+    sa.Column(
+        "username",
+        sa.String(255),
+        sa.ForeignKey("auth_users.username", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("role", sa.String(64), primary_key=True),
+)
+
+# Every change of the admin API (who, what, when), append-only, and the outbox of its
+# gatehouse.user.* events: ``event`` is the CloudEvent, ``published_at`` set once sent.
+audit = sa.Table(
+    "auth_audit",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("at", sa.Double(), nullable=False, index=True),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("actor_subject", sa.String(64), nullable=False),
+    sa.Column("actor_roles", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("resource", sa.String(512), nullable=False),
+    sa.Column("data", sa.Text(), nullable=False),  # JSON, never a password
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Column("user_agent", sa.String(512), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("event", sa.Text(), nullable=False),
+    sa.Column("published_at", sa.Double(), nullable=True, index=True),
+    sa.Column("sequence", sa.BigInteger(), nullable=True),  # stamped when published
+)
+
+# The last ``sequence`` the relay stamped (one row). Relays lock it while they publish,
+# so one publishes at a time and ``sequence`` follows publication order.
+event_sequence = sa.Table(
+    "auth_event_sequence",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger(), nullable=False),
+)

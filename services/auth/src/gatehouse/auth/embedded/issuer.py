@@ -230,7 +230,7 @@ class Issuer:
         window gets the very answer of the first try (``sessions``, ``refresh_grace``)."""
 
         async def seal(session: Session, new_token: str) -> bytes:
-            user = self.users.get(session.username)
+            user = await self.users.get(session.username)
             if user is None:
                 raise _UserGone(session)
             answer = self._token_response(user, session, new_token)
@@ -292,7 +292,7 @@ class Issuer:
         session = await self.sessions.find_active(token)
         if session is None:
             return {"active": False}
-        user = self.users.get(session.username)
+        user = await self.users.get(session.username)
         return {
             "active": True,
             "token_type": "Refresh",

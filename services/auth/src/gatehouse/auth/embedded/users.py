@@ -42,10 +42,15 @@ class User:
     subject: str
     roles: tuple[str, ...]
     password_hash: str
+    enabled: bool = True
 
 
 class UserDirectory:
-    """Users by (case-insensitive) username; checking a password runs argon2 off the loop."""
+    """Users by (case-insensitive) username; checking a password runs argon2 off the loop.
+
+    This one holds them in memory (unit tests); ``sql_users.SqlUserDirectory`` reads the
+    auth database, where the admin API changes them.
+    """
 
     def __init__(self, users: Iterable[User], hasher: PasswordHasher) -> None:
         self._users = {user.username: user for user in users}
@@ -62,16 +67,25 @@ class UserDirectory:
         made = (_new_user(name, roles, password, hasher) for name, roles in DEMO_ROLES.items())
         return cls(await asyncio.gather(*made), hasher)
 
-    def get(self, username: str) -> User | None:
+    async def get(self, username: str) -> User | None:
+        """The user who may sign in as ``username``: None when unknown or disabled."""
+        user = await self.find(username)
+        return user if user and user.enabled else None
+
+    async def find(self, username: str) -> User | None:
         return self._users.get(username.lower())
 
     async def authenticate(self, username: str, password: str) -> User | None:
-        """The user when ``password`` is theirs, else None."""
-        user = self.get(username)
+        """The user when ``password`` is theirs and they may sign in, else None."""
+        user = await self.get(username)
         stored = user.password_hash if user else self._decoy
         async with self._checks:
             ok = await asyncio.to_thread(self._verify, stored, password)
         return user if ok and user else None
+
+    async def hash(self, password: str) -> str:
+        async with self._checks:
+            return await asyncio.to_thread(self._hasher.hash, password)
 
     def _verify(self, stored: str, password: str) -> bool:
         try:

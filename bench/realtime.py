@@ -185,6 +185,9 @@ def book_title(text: str) -> str:
     return str(json.loads(text)["event"]["data"]["title"])
 
 
+RETRIES = 5
+
+
 class Crowd:
     """N clients and what they received: replies by id, event arrival times by ``key``
     (the event id unless told otherwise)."""
@@ -193,6 +196,7 @@ class Crowd:
         self.clients: list[Client] = []
         self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.arrivals: dict[str, list[float]] = {}
+        self.refused: dict[str, int] = {}
         self.key = key
 
     def on_text(self, client: Client, text: str, now: float) -> None:
@@ -217,21 +221,41 @@ class Crowd:
                 )
             )
             if (start + size) % 2000 == 0 or start + size == count:
-                print(f"  {len(self.clients)} clients subscribed to {channel}", flush=True)
+                refused = f" (refused and retried: {self.refused})" if self.refused else ""
+                print(f"  {len(self.clients)} clients subscribed to {channel}{refused}", flush=True)
 
     async def _one(self, loop: asyncio.AbstractEventLoop, port: int, token: str, ch: str) -> None:
+        """One subscribed client; a refused one (closed, or no answer) is counted by its
+        reason and retried after a second, as a real client would, up to RETRIES times."""
+        for attempt in range(RETRIES + 1):
+            try:
+                await self._try(loop, port, token, ch)
+                return
+            except (TimeoutError, RuntimeError, OSError) as exc:
+                reason = str(exc)[:120] or type(exc).__name__
+                self.refused[reason] = self.refused.get(reason, 0) + 1
+                if attempt == RETRIES:
+                    raise RuntimeError(
+                        f"subscribe #{len(self.clients) + 1} via {port}: {reason}; "
+                        f"refusals so far: {self.refused}"
+                    ) from None
+                await asyncio.sleep(1)
+
+    async def _try(self, loop: asyncio.AbstractEventLoop, port: int, token: str, ch: str) -> None:
         host = f"127.0.0.1:{port}"
         _, client = await loop.create_connection(
             lambda: Client(host, token, self.on_text), "127.0.0.1", port
         )
-        await asyncio.wait_for(client.upgraded, 30)
-        rid = uuid.uuid4().hex
-        self.replies[rid] = client.waiting = loop.create_future()
-        client.send_text(json.dumps({"id": rid, "op": "subscribe", "channel": ch}))
         try:
+            await asyncio.wait_for(client.upgraded, 30)
+            rid = uuid.uuid4().hex
+            self.replies[rid] = client.waiting = loop.create_future()
+            client.send_text(json.dumps({"id": rid, "op": "subscribe", "channel": ch}))
             reply = await asyncio.wait_for(self.replies[rid], 30)
-        except (TimeoutError, RuntimeError) as exc:
-            raise RuntimeError(f"subscribe #{len(self.clients) + 1} via {host}: {exc!r}") from None
+        except BaseException:
+            assert client.transport is not None
+            client.transport.abort()
+            raise
         client.waiting = None
         if not reply.get("ok"):
             raise RuntimeError(f"subscribe refused: {reply}")

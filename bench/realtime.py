@@ -409,11 +409,22 @@ def event(kind: str, sequence: int) -> CloudEvent:
     )
 
 
-async def fan_out(bus: AmqpEventBus, crowd: Crowd, count: int, sequence: int) -> list[float]:
-    """Publish events one at a time; each one's p99 delivery to all subscribers (ms)."""
+def cpu_ms(pid: int) -> float:
+    """User + system CPU of a process so far (ms), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+async def fan_out(
+    bus: AmqpEventBus, crowd: Crowd, count: int, sequence: int, pids: dict[str, int]
+) -> list[float]:
+    """Publish events one at a time; each one's p99 delivery to all subscribers (ms), and
+    the CPU each process spent until the last client had it (where the time goes)."""
     p99s = []
+    pids = {**pids, "bench clients": os.getpid()}
     for n in range(count):
         published = event("author", sequence + n)
+        cpu = {name: cpu_ms(pid) for name, pid in pids.items()}
         start = time.perf_counter()
         await bus.publish(published)
         deadline = time.monotonic() + 30
@@ -421,13 +432,15 @@ async def fan_out(bus: AmqpEventBus, crowd: Crowd, count: int, sequence: int) ->
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.005)
+        spent = {name: f"{cpu_ms(pid) - cpu[name]:.0f}" for name, pid in pids.items()}
         arrivals = crowd.arrivals.pop(published.id, [])
         delays = [(t - start) * 1000 for t in arrivals]
         p50, p99, worst = percentiles(delays)
         lost = len(crowd.clients) - len(delays)
         print(
             f"  event {n + 1}: {len(delays)} clients, p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
-            f"max {worst:.0f} ms, missing {lost}",
+            f"max {worst:.0f} ms, missing {lost}; CPU ms meanwhile {spent}, "
+            f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
         p99s.append(p99)
@@ -542,7 +555,7 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
     bus = AmqpEventBus(AMQP_URL, exchange=stack.exchange)
     await bus.start()
     try:
-        p99s = await fan_out(bus, crowd, args.events, SYNTHETIC)
+        p99s = await fan_out(bus, crowd, args.events, SYNTHETIC, pids)
         print(
             f"fan-out to {len(crowd.clients)}: median p99 {statistics.median(p99s):.0f} ms "
             f"over {len(p99s)} events",

@@ -21,18 +21,29 @@ A success clears the counters of its username. Counters are forgotten after
 ``reset_seconds`` without a failure. Unknown usernames are counted exactly like real
 ones, so neither the answers nor their timing tell which usernames exist.
 
-An attempt is counted as a failure when it is admitted, before the password is
-checked, through a compare-and-set on the shared store, so guesses sent at once, to
-any number of replicas, cannot slip past a limit; a success then clears the count.
+An admitted attempt is counted *in flight* (its own counters, beside the failures),
+before the password is checked, through a compare-and-set on the shared store; when it
+ends it leaves the in-flight count, as a failure or as a success that clears the
+username's failures, in one compare-and-set. An attempt is judged twice: on the
+failures alone (refused: 429) and on failures plus attempts in flight (refused: the
+answer depends on attempts not yet decided, so it waits for them, polling, instead of
+refusing). So guesses sent at once, to any number of replicas, cannot slip past a
+limit, and a correct password is never refused because other correct logins were in
+flight: at most a limit's worth of attempts per (username, address) run at once, the
+others wait tens of milliseconds. An in-flight count whose last admission is older than
+``INFLIGHT_SECONDS`` is ignored: its attempts died with their replica. A compare-and-set
+conflict is retried (after a short random pause), never answered 429.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import enum
 import hashlib
 import ipaddress
 import logging
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,9 +53,12 @@ from gatehouse.auth.embedded.sessions import Clock
 
 log = logging.getLogger("gatehouse.auth.lockout")
 
-SWAP_TRIES = 8  # compare-and-set rounds before an attempt is answered "try again"
+INFLIGHT_SECONDS = 10.0  # an attempt (one argon2 check) ends well within this
+WAIT_SECONDS = 2 * INFLIGHT_SECONDS  # a stuck wait ends (as throttled) after this, monotonic
+POLL_SECONDS = 0.02  # between looks at attempts still in flight
 PRUNE_EVERY = 60.0
 MAX_DOUBLINGS = 30
+_JITTER = random.SystemRandom()  # pauses only; SystemRandom needs no seeding per process
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +70,7 @@ class Failures:
 
 
 NONE = Failures()
+ABSENT = Failures(0, 0.0)  # written for a counter that does not exist: it reads as NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +101,14 @@ class LockoutPolicy:
         """Whether an attempt may start now, and else for how long it must wait."""
         if user.count >= self.lock_failures and now < user.last + self.lock_seconds:
             return Verdict.LOCKED, user.last + self.lock_seconds - now
-        wait = pair.last + self.delay(pair.count, self.throttle_failures, self.throttle_max)
-        if wait > now:
-            return Verdict.THROTTLED, wait - now
+        # No delay is no wait, even when another replica wrote ``last`` after our ``now``.
+        delay = self.delay(pair.count, self.throttle_failures, self.throttle_max)
+        if delay and pair.last + delay > now:
+            return Verdict.THROTTLED, pair.last + delay - now
         if pair.count:  # only an address that has failed for this username is slowed down
-            wait = user.last + self.delay(user.count, self.slowdown_failures, self.slowdown_max)
-            if wait > now:
-                return Verdict.THROTTLED, wait - now
+            delay = self.delay(user.count, self.slowdown_failures, self.slowdown_max)
+            if delay and user.last + delay > now:
+                return Verdict.THROTTLED, user.last + delay - now
         return Verdict.ADMITTED, 0.0
 
 
@@ -172,31 +188,72 @@ class LoginThrottle:
         self._next_prune = 0.0
 
     async def admit(self, username: str, address: str) -> Admission:
-        """Start an attempt (counted as a failure until :meth:`finish` says otherwise),
-        or refuse it with the seconds to wait."""
+        """Start an attempt (counted in flight until :meth:`finish`), or refuse it with
+        the seconds to wait. Waits while the answer depends on attempts in flight."""
         keys = (user_key(username), pair_key(username, address))
+        every = (*keys, *(inflight_key(key) for key in keys))
         await self._prune()
-        for _ in range(SWAP_TRIES):
+        give_up = time.monotonic() + WAIT_SECONDS
+        while True:
+            seen = await self.store.read(every)
             now = self._clock()
-            seen = await self.store.read(keys)
             user, pair = (self.policy.live(seen.get(key), now) for key in keys)
+            busy = [self._inflight(seen.get(inflight_key(key)), now) for key in keys]
             verdict, wait = self.policy.judge(user, pair, now)
             if verdict is not Verdict.ADMITTED:
                 return Admission(verdict, _seconds(wait))
-            counted = (Failures(user.count + 1, now), Failures(pair.count + 1, now))
-            changes = {key: (seen.get(key), new) for key, new in zip(keys, counted, strict=True)}
+            worst = (_plus(user, busy[0]), _plus(pair, busy[1]))
+            verdict, wait = self.policy.judge(*worst, now)
+            if verdict is not Verdict.ADMITTED:
+                # Decided only by attempts in flight: wait for their outcome.
+                if time.monotonic() >= give_up:
+                    return Admission(verdict, _seconds(wait))
+                await asyncio.sleep(POLL_SECONDS * (0.5 + _JITTER.random()))
+                continue
+            changes = {
+                inflight_key(key): (seen.get(inflight_key(key)), Failures(n.count + 1, now))
+                for key, n in zip(keys, busy, strict=True)
+            }
+            # The failures are compared too (written unchanged): a judgement holds only
+            # while all four counters still hold what it read.
+            changes.update({key: (seen.get(key), seen.get(key) or ABSENT) for key in keys})
             if await self.store.swap(changes):
-                locks = counted[0].count >= self.policy.lock_failures
+                locks = user.count + 1 >= self.policy.lock_failures
                 return Admission(Verdict.ADMITTED, 0, username, keys, locks)
-        return Admission(Verdict.THROTTLED, 1)  # this many at once for one username: wait
+            await _backoff()
 
     async def finish(self, admission: Admission, *, succeeded: bool) -> None:
-        """End an admitted attempt: a success clears its username's counters."""
-        if succeeded:
-            await self.store.forget(admission.keys)
-        elif admission.locks:
+        """End an admitted attempt: it leaves the in-flight count; a failure is counted,
+        a success clears its username's failures."""
+        keys = admission.keys
+        while True:
+            seen = await self.store.read((*keys, *(inflight_key(key) for key in keys)))
+            now = self._clock()
+            changes: dict[str, tuple[Failures | None, Failures]] = {}
+            locks = False
+            for key in keys:
+                found = seen.get(inflight_key(key))
+                busy = self._inflight(found, now)
+                if busy.count > 0:  # (a stale count was reset by a later admission)
+                    changes[inflight_key(key)] = (found, Failures(busy.count - 1, busy.last))
+                if succeeded:
+                    if key in seen:
+                        changes[key] = (seen[key], Failures(0, now))
+                else:
+                    counted = Failures(self.policy.live(seen.get(key), now).count + 1, now)
+                    changes[key] = (seen.get(key), counted)
+                    locks = locks or (key == keys[0] and counted.count >= self.policy.lock_failures)
+            if not changes or await self.store.swap(changes):
+                break
+            await _backoff()
+        if locks:
             metrics.LOCKOUTS.inc()
             log.warning("username %r is locked after repeated failed logins", admission.username)
+
+    def _inflight(self, found: Failures | None, now: float) -> Failures:
+        if found is None or now - found.last >= INFLIGHT_SECONDS:
+            return Failures(0, found.last if found else 0.0)
+        return found
 
     async def _prune(self) -> None:
         now = self._clock()
@@ -207,6 +264,23 @@ class LoginThrottle:
 
 def user_key(username: str) -> str:
     return _digest("user", username.lower())
+
+
+def inflight_key(key: str) -> str:
+    """The counter of attempts in flight beside the failures of ``key``."""
+    return _digest("inflight", key)
+
+
+def _plus(failures: Failures, inflight: Failures) -> Failures:
+    """Failures if every attempt in flight failed."""
+    if not inflight.count:
+        return failures
+    return Failures(failures.count + inflight.count, max(failures.last, inflight.last))
+
+
+async def _backoff() -> None:
+    """After a lost compare-and-set: someone else's write won; let the crowd spread out."""
+    await asyncio.sleep(_JITTER.random() * 0.005)
 
 
 def pair_key(username: str, address: str) -> str:

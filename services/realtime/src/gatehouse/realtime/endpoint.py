@@ -5,18 +5,27 @@ Authentication is the forwarded ``Authorization: Bearer`` header at the handshak
 ``auth`` message within ``auth_timeout`` (browsers cannot set headers; tokens never
 travel in URLs). The reader runs in its own task so that a connection closed by
 the server (slow consumer, expiry, shutdown) ends even when the peer is stalled.
+
+The socket is served before ServiceMiddleware (see :class:`~gatehouse.realtime.app.RealtimeApp`),
+so it does here what the middleware does for a request (issue #6): its request id (a
+trusted peer's ``X-Request-ID``, else a new one) is current in the connection's task, so
+every line logged for it carries it, and one access line (``GET /ws``, the close code as
+status, duration, user) is written on ``gatehouse.access`` when it closes. Per socket that
+costs the request's small record and a float, no task and no dict.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gatehouse.common.errors import GatehouseError, ServiceUnavailable
 from gatehouse.common.identity import Principal
-from gatehouse.common.requests import TrustedPeers
+from gatehouse.common.requests import TrustedPeers, incoming_request_id, serving
 from gatehouse.common.tokens import JWTVerifier, bearer_token
 from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.realtime.calls import Calls, Peer
@@ -34,6 +43,10 @@ from gatehouse.realtime.protocol import Session
 from gatehouse.realtime.registry import Registry
 from gatehouse.realtime.settings import RealtimeSettings
 
+access = logging.getLogger("gatehouse.access")
+
+WS_ROUTE = "/ws"
+ABNORMAL_CLOSURE = 1006  # no close frame seen (RFC 6455 7.4.1)
 _PEER_HEADERS = frozenset({b"x-forwarded-for", b"traceparent", b"user-agent"})
 _TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -95,51 +108,65 @@ class AsgiSocket:
 
 
 async def serve_websocket(scope: Scope, receive: Receive, send: Send, runtime: Runtime) -> None:
-    """Serve one WebSocket of ``GET /ws`` until it is finished."""
+    """Serve one WebSocket of ``GET /ws`` until it is finished; one access line at its end
+    (one coroutine, no helper frame held for the socket's life)."""
     if (await receive())["type"] != "websocket.connect":
         return
-    socket = AsgiSocket(send, scope.get("extensions", {}).get(SEND_TEXT_NOW))
-    if not runtime.accepting:  # shutting down: go to another replica
-        await _refuse(socket, SERVICE_RESTART, "server restarting")
-        return
-    principal = None
-    token = bearer_token(_header(scope, b"authorization"))
-    if token is not None:
+    start = time.perf_counter()
+    code = ABNORMAL_CLOSURE  # the close code: sent by us, else the peer's
+    with serving(incoming_request_id(scope, runtime.trusted)) as request:
         try:
-            principal = await runtime.verify(token)
-        except GatehouseError as exc:  # 401 bad token, 503 issuer keys unavailable
-            code = TRY_AGAIN_LATER if exc.status >= 500 else POLICY_VIOLATION
-            await _refuse(socket, code, exc.detail)
-            return
-    await socket.accept()
-    conn = Connection(
-        socket,
-        queue_size=runtime.settings.send_queue_size,
-        close_timeout=runtime.settings.close_timeout,
-    )
-    runtime.hub.add(conn)
-    peer = peer_of(scope, runtime.trusted)
-    # Read: the headers (the bearer token, the gateway's forwarded ones: 2-3 KB) need not
-    # stay for the life of an idle socket (DESIGN §11 budget).
-    scope["headers"] = ()
-    session = Session(conn, runtime.intake, runtime.verify, runtime.settings, runtime.calls, peer)
-    if principal is None or token is None:
-        session.await_auth(runtime.settings.auth_timeout)
-    else:
-        session.start_authenticated(principal, token)
-    try:
-        await _run(receive, session)
-    finally:
-        session.stop()
-        session.cancel_calls()
-        runtime.hub.remove(conn)
+            socket = AsgiSocket(send, scope.get("extensions", {}).get(SEND_TEXT_NOW))
+            if not runtime.accepting:  # shutting down: go to another replica
+                code = SERVICE_RESTART
+                await _refuse(socket, code, "server restarting")
+                return
+            principal = None
+            token = bearer_token(_header(scope, b"authorization"))
+            if token is not None:
+                try:
+                    principal = await runtime.verify(token)
+                except GatehouseError as exc:  # 401 bad token, 503 issuer keys unavailable
+                    code = TRY_AGAIN_LATER if exc.status >= 500 else POLICY_VIOLATION
+                    await _refuse(socket, code, exc.detail)
+                    return
+            await socket.accept()
+            conn = Connection(
+                socket,
+                queue_size=runtime.settings.send_queue_size,
+                close_timeout=runtime.settings.close_timeout,
+            )
+            runtime.hub.add(conn)
+            peer = peer_of(scope, runtime.trusted)
+            # Read: the headers (the bearer token, the gateway's forwarded ones: 2-3 KB) need
+            # not stay for the life of an idle socket (DESIGN §11 budget).
+            scope["headers"] = ()
+            session = Session(
+                conn, runtime.intake, runtime.verify, runtime.settings, runtime.calls, peer
+            )
+            if principal is None or token is None:
+                session.await_auth(runtime.settings.auth_timeout)
+            else:
+                session.start_authenticated(principal, token)
+            try:
+                code = await _run(receive, session)
+            finally:
+                session.stop()
+                session.cancel_calls()
+                runtime.hub.remove(conn)
+                if conn.close_code is not None:
+                    code = conn.close_code
+        finally:
+            if runtime.settings.access_log:
+                _log_access(code, time.perf_counter() - start, request.user)
 
 
-async def _run(receive: Receive, session: Session) -> None:
+async def _run(receive: Receive, session: Session) -> int:
     """Read until the peer leaves, or until the server finished the connection (closed
     it, or gave up on a stalled peer): then the read is cancelled. No second task: an
-    idle socket costs one task, uvicorn's."""
+    idle socket costs one task, uvicorn's. The peer's close code (1006: none seen)."""
     conn = session.conn
+    code = ABNORMAL_CLOSURE
     me = asyncio.current_task()
     assert me is not None
     reading = [True]
@@ -150,7 +177,7 @@ async def _run(receive: Receive, session: Session) -> None:
 
     conn.done.add_done_callback(finished)
     try:
-        await _read_loop(receive, session)
+        code = await _read_loop(receive, session)
     except asyncio.CancelledError:
         if not conn.done.done():
             raise  # cancelled from outside (the server is stopping)
@@ -160,13 +187,15 @@ async def _run(receive: Receive, session: Session) -> None:
         if not conn.closing:
             conn.abandon()  # the peer left first
     await conn.done
+    return code
 
 
-async def _read_loop(receive: Receive, session: Session) -> None:
+async def _read_loop(receive: Receive, session: Session) -> int:
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
-            return
+            code = message.get("code", ABNORMAL_CLOSURE)
+            return code if isinstance(code, int) else ABNORMAL_CLOSURE
         text = message.get("text")
         if text is not None:
             await session.on_text(text)
@@ -206,3 +235,25 @@ async def _refuse(socket: AsgiSocket, code: int, reason: str) -> None:
     """
     await socket.accept()
     await socket.close(code, reason.encode()[:120].decode(errors="ignore"))
+
+
+def _log_access(code: int, duration: float, user: str | None) -> None:
+    """The socket's access line, as ServiceMiddleware writes a request's."""
+    if not access.isEnabledFor(logging.INFO):
+        return
+    ms = round(duration * 1000, 2)
+    access.info(
+        "GET /ws %d %.2fms user=%s",
+        code,
+        ms,
+        user or "-",
+        extra={
+            "fields": {
+                "method": "GET",
+                "route": WS_ROUTE,
+                "status": code,
+                "duration_ms": ms,
+                "user": user,
+            }
+        },
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -31,6 +31,14 @@ COLLECTION = "/v1/authors"
 READS = (400, 401, 403, 429, 503)
 WRITES = (400, 401, 403, 415, 422, 428, 429, 503)
 MERGE_PATCH = "application/merge-patch+json"
+
+
+def merge_patch_body(schema: str) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a PATCH: JSON Merge Patch, ``application/json`` too."""
+    ref = {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+    return {"content": {MERGE_PATCH: ref, "application/json": ref}}
+
+
 router = APIRouter(
     prefix=COLLECTION, tags=["authors"], dependencies=[Depends(reject_unknown_query)]
 )
@@ -169,12 +177,7 @@ async def replace_author(
     responses=problems(*WRITES, 404, 409, 412),
     openapi_extra={
         "x-roles": ["update-author"],
-        "requestBody": {
-            "content": {
-                MERGE_PATCH: {"schema": {"$ref": "#/components/schemas/AuthorPatch"}},
-                "application/json": {"schema": {"$ref": "#/components/schemas/AuthorPatch"}},
-            }
-        },
+        "requestBody": merge_patch_body("AuthorPatch"),
     },
 )
 async def patch_author(

@@ -23,7 +23,12 @@ from gatehouse.authors.entrypoints.http.dependencies import (
     with_key,
 )
 from gatehouse.authors.entrypoints.http.problems import problems
-from gatehouse.authors.entrypoints.http.v1.authors import MERGE_PATCH, READS, WRITES
+from gatehouse.authors.entrypoints.http.v1.authors import (
+    MERGE_PATCH,
+    READS,
+    WRITES,
+    merge_patch_body,
+)
 from gatehouse.authors.entrypoints.schemas import (
     AuthorBookIn,
     BookIn,
@@ -56,6 +61,9 @@ BookSort = Annotated[
 YearFrom = Annotated[int | None, Query(ge=YEAR_MIN, le=YEAR_MAX, description="Inclusive.")]
 YearTo = Annotated[int | None, Query(ge=YEAR_MIN, le=YEAR_MAX, description="Inclusive.")]
 Isbn = Annotated[str | None, Query(max_length=32, description="ISBN-10 or -13.")]
+TitleSearch = Annotated[
+    str | None, Query(max_length=100, pattern=FILTER, description="Text in the title.")
+]
 
 
 @router.post(
@@ -142,9 +150,7 @@ async def list_books(
     title: Annotated[
         str | None, Query(max_length=300, pattern=FILTER, description="Exact title (normalised).")
     ] = None,
-    search: Annotated[
-        str | None, Query(max_length=100, pattern=FILTER, description="Text in the title.")
-    ] = None,
+    search: TitleSearch = None,
     isbn: Isbn = None,
     year_from: YearFrom = None,
     year_to: YearTo = None,
@@ -186,9 +192,7 @@ async def list_author_books(
     per_page: params.PerPage = 20,
     cursor: params.Cursor = None,
     sort: BookSort = None,
-    search: Annotated[
-        str | None, Query(max_length=100, pattern=FILTER, description="Text in the title.")
-    ] = None,
+    search: TitleSearch = None,
     year_from: YearFrom = None,
     year_to: YearTo = None,
 ) -> Response:
@@ -231,12 +235,7 @@ async def replace_book(
     responses=problems(*WRITES, 404, 409, 412),
     openapi_extra={
         "x-roles": ["update-author"],
-        "requestBody": {
-            "content": {
-                MERGE_PATCH: {"schema": {"$ref": "#/components/schemas/BookPatch"}},
-                "application/json": {"schema": {"$ref": "#/components/schemas/BookPatch"}},
-            }
-        },
+        "requestBody": merge_patch_body("BookPatch"),
     },
 )
 async def patch_book(

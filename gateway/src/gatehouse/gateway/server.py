@@ -45,6 +45,7 @@ from gatehouse.common.errors import (
 from gatehouse.common.problem import encode_problem
 from gatehouse.gateway.config import Limits
 from gatehouse.gateway.edge.response import SECURITY_HEADERS
+from gatehouse.gateway.proxy.ws_upstream import FRAME_SINK
 
 LimitsSource = Callable[[], Limits]
 COALESCE_MAX = 65_536  # a body this small is copied behind its head rather than sent apart
@@ -257,12 +258,28 @@ class HeadWithBody:
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, less what an open socket no longer needs.
+    """uvicorn's sans-I/O WebSocket protocol, less what an open socket no longer needs,
+    plus a way for the proxy to relay frames without decoding them.
 
     uvicorn keeps the handshake's request and response (their headers, the bearer
     token among them) for the life of the connection; an idle proxied socket may live
     for hours, so they go once the handshake is answered.
+
+    It is also the proxy's :class:`~gatehouse.gateway.proxy.ws_upstream.FrameSink`,
+    offered to the app as the :data:`FRAME_SINK` extension: whole server frames from
+    the upstream are written to the transport as they came (the client gets the same
+    bytes it would get from the upstream itself), and a close is written at once.
+    uvicorn's own frames (pings, pongs, its close) are whole frames written between
+    them. Reading from the client stays uvicorn's: its messages reach the app through
+    ``receive`` as usual.
     """
+
+    _flow: Callable[[bool], None] | None = None
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        if self.handshake_initiated and not self.close_sent:
+            self.scope["extensions"][FRAME_SINK] = self  # type: ignore[assignment]
 
     async def send(self, message: Any) -> None:
         await super().send(message)
@@ -271,6 +288,44 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.request.headers.clear()
             self.response.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
+
+    # -- FrameSink -------------------------------------------------------------------
+
+    def write_frames(self, frames: bytes) -> None:
+        if self.handshake_complete and not (self.close_sent or self.disconnected):
+            self.transport.write(frames)
+
+    def close_now(self, code: int, reason: str) -> None:
+        """What ``send({"type": "websocket.close", ...})`` does, without waiting."""
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+    def listen_flow(self, listener: Callable[[bool], None]) -> None:
+        self._flow = listener
+        if not self.writable.is_set():
+            listener(True)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._flow is not None:
+            self._flow(True)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._flow is not None:
+            self._flow(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._flow = None
+        super().connection_lost(exc)
 
 
 def guarded_protocol(limits: LimitsSource) -> type[GuardedHttpProtocol]:

@@ -28,8 +28,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import InvalidHandshake
 
 from gatehouse.common.errors import GatehouseError
 from gatehouse.common.identity import Principal
@@ -42,9 +41,18 @@ from gatehouse.gateway.metrics import WS_CONNECTIONS
 from gatehouse.gateway.proxy.headers import websocket_headers
 from gatehouse.gateway.proxy.http import target_path
 from gatehouse.gateway.proxy.upstream import UNHEALTHY, UpstreamPool
+from gatehouse.gateway.proxy.ws_upstream import (
+    FRAME_SINK,
+    FlowListener,
+    FrameSink,
+    UpstreamRefused,
+    UpstreamSocket,
+    iter_frames,
+    sendable,
+)
 
 log = logging.getLogger("gatehouse.gateway.websocket")
-_UNSENDABLE = {1005: 1000, 1006: 1011, 1015: 1011}  # reserved codes never go on the wire
+_ASGI_BACKLOG = 64  # frames queued for a client served without FRAME_SINK before pausing
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 RESTARTING = 1012
@@ -131,26 +139,39 @@ class WebSocketProxy:
         except _Refused as refused:
             await self._refuse(send, accepted, refused.code, refused.reason)
             return
-        if not accepted:
-            await send({"type": "websocket.accept", "subprotocol": ws.subprotocol})
+        try:
+            if not accepted:
+                await send({"type": "websocket.accept", "subprotocol": ws.subprotocol})
+            await self._relay(ex, receive, send, ws, first, upstream.name)
+        finally:
+            await ws.close()
+
+    async def _relay(
+        self,
+        ex: Exchange,
+        receive: Receive,
+        send: Send,
+        ws: UpstreamSocket,
+        first: Message | None,
+        upstream: str,
+    ) -> None:
         # An idle socket may live for hours: keep no copy of the handshakes' headers.
         ex.passed, ex.authorization, ex.scope["headers"] = [], None, []
-        ws.request = None
-        if ws.response is not None:  # kept: the client library tells the handshake by it
-            ws.response.headers.clear()
-        pipe = _Pipe(receive, send, ws, self.limits.max_ws_frame_bytes, principal, upstream.name)
+        sink = ex.scope.get("extensions", {}).get(FRAME_SINK) or _AsgiSink(send)
+        assert ex.principal is not None
+        pipe = _Pipe(receive, sink, ws, self.limits.max_ws_frame_bytes, ex.principal)
         self.live.add(pipe)
         WS_CONNECTIONS.inc()
         try:
             if first is not None:
                 await ws.send(first.get("text") or first.get("bytes") or b"")
+            ws.attach(sink, (RESTARTING, f"{upstream} connection lost, reconnect"))
             await pipe.run()
-        except ConnectionClosed:
-            await pipe.close_client(*_close_of_ws(ws, upstream.name))
         finally:
             WS_CONNECTIONS.dec()
             self.live.remove(pipe)
-            await ws.close()
+            if isinstance(sink, _AsgiSink):
+                await sink.finish()
 
     async def _refuse(self, send: Send, accepted: bool, code: int, reason: str) -> None:
         if not accepted:
@@ -185,7 +206,7 @@ class WebSocketProxy:
             raise _Refused(POLICY_VIOLATION, exc.code) from None
         return message, ex.principal
 
-    async def _connect(self, upstream: UpstreamPool, ex: Exchange) -> ClientConnection:
+    async def _connect(self, upstream: UpstreamPool, ex: Exchange) -> UpstreamSocket:
         assert ex.route is not None
         try:
             upstream.breaker.admit()
@@ -197,28 +218,20 @@ class WebSocketProxy:
         scheme = "wss" if replica.base.startswith("https") else "ws"
         url = f"{scheme}://{replica.netloc}{target_path(ex.route, ex)}"
         try:
-            ws = await connect(
-                url,
-                additional_headers=websocket_headers(ex),
-                subprotocols=ex.scope.get("subprotocols") or None,
-                compression=None,
-                max_size=self.limits.max_ws_frame_bytes,
-                max_queue=1,
-                write_limit=self.limits.max_ws_frame_bytes,
-                ping_interval=None,  # the server side pings the client; realtime pings us
-                close_timeout=2,
-                open_timeout=upstream.config.timeouts.connect,
-                user_agent_header=None,
-                proxy=None,
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            upstream.breaker.record(failed=status in UNHEALTHY)
-            if status == 503:
+            async with asyncio.timeout(upstream.config.timeouts.connect):
+                ws = await UpstreamSocket.open(
+                    url,
+                    websocket_headers(ex),
+                    ex.scope.get("subprotocols") or None,
+                    self.limits.max_ws_frame_bytes,
+                )
+        except UpstreamRefused as exc:
+            upstream.breaker.record(failed=exc.status in UNHEALTHY)
+            if exc.status == 503:
                 raise _Refused(RESTARTING, f"{upstream.name} is restarting, reconnect") from None
-            if status in (401, 403):
+            if exc.status in (401, 403):
                 raise _Refused(POLICY_VIOLATION, "refused by the upstream") from None
-            raise _Refused(TRY_AGAIN_LATER, f"{upstream.name} refused ({status})") from None
+            raise _Refused(TRY_AGAIN_LATER, f"{upstream.name} refused ({exc.status})") from None
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             upstream.breaker.record(failed=True)
             if isinstance(exc, OSError):
@@ -232,102 +245,117 @@ class WebSocketProxy:
 
 
 class _Pipe:
-    """Both directions of one proxied connection: this task reads the client, one task
-    reads the upstream (the fewest tasks per idle socket)."""
+    """One proxied connection. The upstream's frames reach the client from the
+    upstream connection's callbacks (:class:`UpstreamSocket`); this reads the client:
+    one task per socket, which waits in ``receive`` while the socket is idle."""
 
-    __slots__ = ("client_closed", "max_bytes", "principal", "receive", "send", "upstream", "ws")
+    __slots__ = ("client_closed", "max_bytes", "principal", "receive", "sink", "ws")
 
     def __init__(
         self,
         receive: Receive,
-        send: Send,
-        ws: ClientConnection,
+        sink: FrameSink,
+        ws: UpstreamSocket,
         max_bytes: int,
         principal: Principal,
-        upstream: str,
     ) -> None:
-        self.upstream = upstream
         self.receive = receive
-        self.send = send
+        self.sink = sink
         self.ws = ws
         self.max_bytes = max_bytes
         self.principal = principal
         self.client_closed = False
 
     async def run(self) -> None:
-        reader = asyncio.create_task(self._upstream_to_client())
-        try:
-            await self._client_to_upstream()
-            # Both sides are closing now; the reader relays the upstream's close code.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(reader), 3)
-        finally:
-            if not reader.done():
-                reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-
-    def revoke(self) -> None:
-        _background.add(task := asyncio.ensure_future(self._revoked()))
-        task.add_done_callback(_background.discard)
-
-    async def _revoked(self) -> None:
-        await self.close_client(POLICY_VIOLATION, "session revoked")
-        with contextlib.suppress(Exception):
-            await self.ws.close(1000, "session revoked")
-
-    async def _client_to_upstream(self) -> None:
         while True:
             message = await self.receive()
             if message["type"] == "websocket.disconnect":
                 self.client_closed = True
-                code = _sendable(message.get("code", 1000))
+                code = sendable(message.get("code", 1000))
                 await self.ws.close(code, message.get("reason") or "")
                 return
             data = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""
             if len(data) > self.max_bytes:
-                await self.close_client(TOO_BIG, "frame too large")
+                self.sink.close_now(TOO_BIG, "frame too large")
                 await self.ws.close(1001, "client sent a frame too large")
                 return
-            try:
-                await self.ws.send(data)
-            except ConnectionClosed:
+            if not await self.ws.send(data):
                 return
 
-    async def _upstream_to_client(self) -> None:
-        try:
-            async for data in self.ws:
-                key = "text" if isinstance(data, str) else "bytes"
-                await self.send({"type": "websocket.send", key: data})
-        except ConnectionClosed:
-            pass
-        await self.close_client(*_close_of_ws(self.ws, self.upstream))
+    def revoke(self) -> None:
+        self.sink.close_now(POLICY_VIOLATION, "session revoked")
+        _background.add(task := asyncio.ensure_future(self.ws.close(1000, "session revoked")))
+        task.add_done_callback(_background.discard)
 
-    async def close_client(self, code: int, reason: str) -> None:
-        if self.client_closed:
-            return
-        self.client_closed = True
-        await _close(self.send, code, reason)
+
+class _AsgiSink:
+    """The client's side through plain ASGI ``send``, for a server that does not offer
+    :data:`FRAME_SINK`: frames are decoded into messages and sent by a task that
+    exists while messages wait (reading the upstream pauses while too many do)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.waiting: list[Message] = []
+        self.partial: list[bytes] = []
+        self.partial_text = False
+        self.task: asyncio.Task[None] | None = None
+        self.flow: FlowListener | None = None
+        self.paused = False
+        self.closed = False
+
+    def write_frames(self, frames: bytes) -> None:
+        for fin, opcode, payload in iter_frames(frames):
+            if opcode != 0:  # a message starts (text 1, binary 2); 0 continues it
+                self.partial, self.partial_text = [], opcode == 1
+            self.partial.append(payload)
+            if fin:
+                data = b"".join(self.partial)
+                self.partial = []
+                if self.partial_text:
+                    self._queue({"type": "websocket.send", "text": data.decode()})
+                else:
+                    self._queue({"type": "websocket.send", "bytes": data})
+
+    def close_now(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self._queue({"type": "websocket.close", "code": code, "reason": reason[:120]})
+
+    def listen_flow(self, listener: FlowListener) -> None:
+        self.flow = listener
+
+    def _queue(self, message: Message) -> None:
+        self.waiting.append(message)
+        if len(self.waiting) >= _ASGI_BACKLOG and not self.paused and self.flow is not None:
+            self.paused = True
+            self.flow(True)
+        if self.task is None:
+            self.task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                message = self.waiting.pop(0)
+                with contextlib.suppress(OSError, RuntimeError):  # the client may be gone
+                    await self.send(message)
+                if self.paused and len(self.waiting) < _ASGI_BACKLOG // 2 and self.flow:
+                    self.paused = False
+                    self.flow(False)
+        finally:
+            self.task = None
+
+    async def finish(self) -> None:
+        """Wait for what is queued (the upstream's close among it) to be sent."""
+        if self.task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.task), 3)
 
 
 async def _close(send: Send, code: int, reason: str) -> None:
     with contextlib.suppress(OSError, RuntimeError):  # the client may be gone already
         await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
-
-
-def _close_of_ws(ws: ClientConnection, upstream: str) -> tuple[int, str]:
-    """The close to give the client: the upstream's own, or 1012 when it just vanished."""
-    protocol = ws.protocol
-    frame: Any = protocol.close_rcvd if protocol.close_rcvd is not None else protocol.close_sent
-    if frame is None:
-        return RESTARTING, f"{upstream} connection lost, reconnect"
-    return _sendable(frame.code), frame.reason
-
-
-def _sendable(code: int) -> int:
-    return _UNSENDABLE.get(code, code)
 
 
 def _subprotocol(ex: Exchange) -> str | None:

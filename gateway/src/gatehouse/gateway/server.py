@@ -33,7 +33,6 @@ from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gatehouse.common.errors import (
     BadRequest,
@@ -43,6 +42,7 @@ from gatehouse.common.errors import (
     UriTooLong,
 )
 from gatehouse.common.problem import encode_problem
+from gatehouse.common.ws_protocol import LeanWebSocketProtocol
 from gatehouse.gateway.config import Limits
 from gatehouse.gateway.edge.response import SECURITY_HEADERS
 from gatehouse.gateway.proxy.ws_upstream import FRAME_SINK
@@ -257,15 +257,12 @@ class HeadWithBody:
         self._transport.close()
 
 
-class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, less what an open socket no longer needs,
-    plus a way for the proxy to relay frames without decoding them.
+class ProxiedWebSocketProtocol(LeanWebSocketProtocol):
+    """uvicorn's sans-I/O WebSocket protocol holding little per idle socket
+    (:class:`~gatehouse.common.ws_protocol.LeanWebSocketProtocol`), plus a way for the
+    proxy to relay frames without decoding them.
 
-    uvicorn keeps the handshake's request and response (their headers, the bearer
-    token among them) for the life of the connection; an idle proxied socket may live
-    for hours, so they go once the handshake is answered.
-
-    It is also the proxy's :class:`~gatehouse.gateway.proxy.ws_upstream.FrameSink`,
+    It is the proxy's :class:`~gatehouse.gateway.proxy.ws_upstream.FrameSink`,
     offered to the app as the :data:`FRAME_SINK` extension: whole server frames from
     the upstream are written to the transport as they came (the client gets the same
     bytes it would get from the upstream itself), and a close is written at once.
@@ -280,14 +277,6 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         if self.handshake_initiated and not self.close_sent:
             self.scope["extensions"][FRAME_SINK] = self  # type: ignore[assignment]
-
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        if self.handshake_complete and self.response is not None:
-            # Emptied, not just dropped: the sans-I/O parser's frame still holds the request.
-            self.request.headers.clear()
-            self.response.headers.clear()
-            self.request = self.response = None  # type: ignore[assignment]
 
     # -- FrameSink -------------------------------------------------------------------
 
@@ -340,7 +329,7 @@ def uvicorn_options(limits: LimitsSource) -> dict[str, Any]:
     current = limits()
     return {
         "http": guarded_protocol(limits),
-        "ws": LeanWebSocketProtocol,  # sans-I/O: pauses reading until the app took each message
+        "ws": ProxiedWebSocketProtocol,  # sans-I/O: pauses reading until the app took each message
         "ws_max_size": current.max_ws_frame_bytes,
         "ws_max_queue": 1,
         "ws_per_message_deflate": False,

@@ -20,7 +20,10 @@ the clients are spread over enough gateway processes (DESIGN's split mode runs t
 and the gateway's memory is their sum. Loopback only, bounded in time; the broker's
 exchange and stream are removed.
 
-    .venv/bin/python bench/realtime.py --clients 10000 [--events 5] [--rate 500]
+    .venv/bin/python bench/realtime.py --clients 10000 [--events 5] [--rate 500] [--storm]
+
+    storm     (--storm) every socket dropped, then all N reconnect at once: how long until
+              all are subscribed again, and what refused them meanwhile (retried after 1 s)
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import base64
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -97,6 +101,7 @@ class Client(asyncio.Protocol):
         self.waiting: asyncio.Future[dict[str, Any]] | None = None
         self._buffer = bytearray()
         self._handshaken = False
+        self.failure: str | None = None  # why it ended, when nothing was waiting to hear it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -152,12 +157,17 @@ class Client(asyncio.Protocol):
                 self._fail(f"closed {self.closed} {payload[2:].decode(errors='replace')!r}")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(f"connection lost ({exc or 'EOF'})")
+        phase = "after" if self._handshaken else "before"
+        self._fail(f"connection lost ({exc or 'EOF'}) {phase} the handshake")
 
     def _fail(self, why: str) -> None:
+        told = False
         for waiter in (self.upgraded, self.waiting):
             if waiter is not None and not waiter.done():
                 waiter.set_exception(RuntimeError(why))
+                told = True
+        if not told and self.failure is None:  # e.g. a close in the same read as the 101
+            self.failure = why
 
     def send_text(self, text: str) -> None:
         self._send(0x1, text.encode())
@@ -198,6 +208,7 @@ class Crowd:
         self.arrivals: dict[str, list[float]] = {}
         self.refused: dict[str, int] = {}
         self.key = key
+        self.retries = RETRIES
 
     def on_text(self, client: Client, text: str, now: float) -> None:
         if text.startswith('{"type":"event"'):
@@ -227,14 +238,14 @@ class Crowd:
     async def _one(self, loop: asyncio.AbstractEventLoop, port: int, token: str, ch: str) -> None:
         """One subscribed client; a refused one (closed, or no answer) is counted by its
         reason and retried after a second, as a real client would, up to RETRIES times."""
-        for attempt in range(RETRIES + 1):
+        for attempt in range(self.retries + 1):
             try:
                 await self._try(loop, port, token, ch)
                 return
             except (TimeoutError, RuntimeError, OSError) as exc:
                 reason = str(exc)[:120] or type(exc).__name__
                 self.refused[reason] = self.refused.get(reason, 0) + 1
-                if attempt == RETRIES:
+                if attempt == self.retries:
                     raise RuntimeError(
                         f"subscribe #{len(self.clients) + 1} via {port}: {reason}; "
                         f"refusals so far: {self.refused}"
@@ -248,6 +259,8 @@ class Crowd:
         )
         try:
             await asyncio.wait_for(client.upgraded, 30)
+            if client.failure is not None:
+                raise RuntimeError(client.failure)
             rid = uuid.uuid4().hex
             self.replies[rid] = client.waiting = loop.create_future()
             client.send_text(json.dumps({"id": rid, "op": "subscribe", "channel": ch}))
@@ -561,6 +574,8 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
             f"over {len(p99s)} events",
             flush=True,
         )
+        if args.storm:
+            await storm(stack, crowd, args.clients, ports, token)
         if args.rate > 0:
             few = Crowd()
             await few.open(args.subscribers, ports, token, "books")
@@ -569,6 +584,48 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
     finally:
         await bus.close()
         crowd.close()
+
+
+async def storm(stack: Stack, crowd: Crowd, count: int, ports: list[int], token: str) -> None:
+    """A replica's clients all at once: every socket dropped, then all reconnect together
+    (what a drained or killed realtime replica's clients do, onto the rest)."""
+    crowd.close()
+    crowd.clients.clear()
+    started = time.perf_counter()
+    gauges = {f"http://127.0.0.1:{stack.ports['realtime']}/metrics": REALTIME_GAUGE}
+    for gateway in stack.gateways:
+        gauges[f"http://127.0.0.1:{stack.ports['admin-' + gateway]}/metrics"] = GATEWAY_GAUGE
+    async with httpx.AsyncClient() as http:
+        while time.perf_counter() - started < 60:
+            still = [gauge_value((await http.get(url)).text, name) for url, name in gauges.items()]
+            if not any(still):
+                break
+            await asyncio.sleep(0.5)
+    took = time.perf_counter() - started
+    print(f"storm: the dropped sockets were closed everywhere after {took:.1f} s", flush=True)
+    again = Crowd()
+    again.retries = 30
+    started = time.perf_counter()
+    await again.open(count, ports, token, "authors", batch=count)
+    took = time.perf_counter() - started
+    refused = sum(again.refused.values())
+    print(
+        f"storm: {len(again.clients)} of {count} reconnected at once in {took:.1f} s, "
+        f"{refused} refusals retried after 1 s: {again.refused or 'none'}",
+        flush=True,
+    )
+    again.close()
+
+
+GATEWAY_GAUGE = "gatehouse_gateway_websocket_connections"
+REALTIME_GAUGE = "gatehouse_realtime_connections"
+
+
+def gauge_value(exposition: str, name: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith((name + " ", name + "{")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def cleanup(exchange: str) -> None:
@@ -588,6 +645,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5)
     parser.add_argument("--rate", type=float, default=500, help="steady phase, events/s (0: skip)")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--storm", action="store_true", help="then drop every socket and reconnect all at once"
+    )
+    parser.add_argument("--logs", type=Path, help="keep the services' logs in this new folder")
     parser.add_argument("--subscribers", type=int, default=10, help="of the steady phase")
     parser.add_argument(
         "--gateways",
@@ -616,6 +677,8 @@ def main() -> None:
             asyncio.run(run(args, stack))
         finally:
             stack.stop()
+            if args.logs:
+                shutil.copytree(folder, args.logs, ignore=shutil.ignore_patterns("data"))
             asyncio.run(cleanup(exchange))
             if database:
                 drop_database(args.postgres, database)

@@ -134,15 +134,23 @@ class UpstreamPool:
                 return replica
         return min(self.replicas, key=lambda r: r.ejected_until)
 
-    def eject(self, replica: Replica) -> None:
+    def eject(self, replica: Replica, why: object) -> None:
+        """Take ``replica`` out of rotation after a failed connect, for twice as long as
+        last time. Connects that were already under way when it went out fail alike: they
+        neither lengthen the time out nor log again (a reconnect storm would write a line
+        per socket)."""
+        now = time.monotonic()
+        if replica.ejected_until > now:
+            return
         health = self.config.health
         replica.eject_for = min(replica.eject_for * 2 or health.eject_for, health.max_eject_for)
-        replica.ejected_until = time.monotonic() + replica.eject_for
+        replica.ejected_until = now + replica.eject_for
         log.warning(
-            "upstream %s replica %s refused: out for %.1fs",
+            "upstream %s replica %s out for %.1fs: %s",
             self.name,
             replica.base,
             replica.eject_for,
+            why,
         )
 
     def _another(self, replica: Replica) -> bool:
@@ -180,7 +188,8 @@ class UpstreamPool:
                     timeout=self.timeout,
                 )
             except aiohttp.ClientConnectorError as exc:
-                self.eject(replica)  # nothing was sent: any request may go to another replica
+                # nothing was sent: any request may go to another replica
+                self.eject(replica, f"cannot connect ({exc.os_error!r})")
                 if self._another(replica) and self.budget.withdraw():
                     RETRIES.labels(self.name, "refused").inc()
                     continue

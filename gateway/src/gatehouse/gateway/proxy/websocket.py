@@ -235,7 +235,7 @@ class WebSocketProxy:
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             upstream.breaker.record(failed=True)
             if isinstance(exc, OSError):
-                upstream.eject(replica)
+                upstream.eject(replica, f"WebSocket connect failed ({exc!r})")
             raise _Refused(
                 TRY_AGAIN_LATER, f"{upstream.name} is unavailable, retry later"
             ) from None

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import logging
 import time
 
 import pytest
@@ -168,6 +169,29 @@ async def test_a_refusing_replica_is_skipped_without_errors(start_gateway, issue
             ]
     assert statuses == [200] * 10
     assert len(alive.seen) == 10
+
+
+async def test_a_burst_at_a_dead_replica_ejects_it_once_with_one_log_line(
+    start_gateway, issuer, http, caplog
+) -> None:
+    """Requests already under way when a replica goes out fail alike: they neither
+    lengthen its time out nor write a line each (a reconnect storm wrote thousands)."""
+    alive = Upstream()
+    async with serve(alive) as alive_url:
+        alive.url = alive_url
+        config = config_for(alive_url)
+        authors = config.upstreams["authors"].model_copy(update={"urls": (dead_url(), alive_url)})
+        config = config.model_copy(update={"upstreams": {**config.upstreams, "authors": authors}})
+        async with start_gateway(config) as url:
+            headers = issuer.bearer(["admin"])
+            caplog.set_level(logging.WARNING, "gatehouse.gateway.upstream")
+            responses = await asyncio.gather(
+                *(http.get(url + AUTHORS, headers=headers) for _ in range(40))
+            )
+    assert [r.status_code for r in responses] == [200] * 40
+    ejections = [r.getMessage() for r in caplog.records if " out for " in r.getMessage()]
+    assert len(ejections) == 1, ejections
+    assert "out for 2.0s: cannot connect" in ejections[0]
 
 
 async def test_killing_one_of_two_replicas_under_load_gives_no_503s(

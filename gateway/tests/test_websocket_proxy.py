@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .conftest import config_for
+from .conftest import config_for, serve
 
 
 def ws_url(url: str) -> str:
@@ -158,3 +158,81 @@ async def test_upstream_down_accepts_then_closes_1013(start_gateway, issuer) -> 
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1013
     assert "unavailable" in closed.value.rcvd.reason
+
+
+class SlowToAccept:
+    """A WebSocket upstream that takes ``delay`` seconds to accept; it counts how many
+    handshakes it had under way at once."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.under_way = 0
+        self.most = 0
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "websocket":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await receive()
+        self.under_way += 1
+        self.most = max(self.most, self.under_way)
+        await asyncio.sleep(self.delay)
+        self.under_way -= 1
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "hello"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+
+def _storm_config(url: str, in_flight: int, wait: float):  # type: ignore[no-untyped-def]
+    return config_for(
+        url,
+        websockets={"max_per_user": 100, "handshakes_in_flight": in_flight, "handshake_wait": wait},
+    )
+
+
+async def _hello(url: str, headers: dict[str, str]) -> str:
+    async with connect(ws_url(url), additional_headers=headers) as ws:
+        return str(await asyncio.wait_for(ws.recv(), 10))
+
+
+async def test_a_handshake_storm_queues_for_the_upstream_instead_of_piling_on(
+    start_gateway, issuer
+) -> None:
+    """Sockets beyond ``handshakes_in_flight`` wait their turn, in order: the upstream
+    never has more handshakes under way than that, and every socket gets through."""
+    upstream = SlowToAccept(delay=0.2)
+    headers = issuer.bearer(["get-authors"])
+    async with (
+        serve(upstream) as upstream_url,
+        start_gateway(_storm_config(upstream_url, 2, 15.0)) as url,
+    ):
+        hellos = await asyncio.gather(*(_hello(url, headers) for _ in range(12)))
+    assert hellos == ["hello"] * 12
+    assert upstream.most == 2
+
+
+async def test_a_socket_whose_turn_does_not_come_gets_1013_busy(start_gateway, issuer) -> None:
+    upstream = SlowToAccept(delay=1.0)
+    headers = issuer.bearer(["get-authors"])
+    async with (
+        serve(upstream) as upstream_url,
+        start_gateway(_storm_config(upstream_url, 1, 0.3)) as url,
+    ):
+        first = asyncio.create_task(_hello(url, headers))
+        await asyncio.sleep(0.1)
+        async with connect(ws_url(url), additional_headers=headers) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert await first == "hello"
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        1013,
+        "realtime is busy, retry later",
+    )

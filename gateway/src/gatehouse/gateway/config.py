@@ -224,6 +224,12 @@ class Route(_Model):
 
 class WebSocketLimits(_Model):
     max_per_user: int = Field(8, ge=1, description="concurrent sockets of one user")
+    handshakes_in_flight: int = Field(
+        32, ge=1, description="upstream handshakes under way at once, per upstream and process"
+    )
+    handshake_wait: float = Field(
+        15.0, gt=0, description="seconds a socket may wait for its turn, then 1013"
+    )
 
 
 class LoginLimits(_Model):

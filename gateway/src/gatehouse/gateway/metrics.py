@@ -37,6 +37,16 @@ RATE_LIMIT_STORE_ERRORS = Counter(
 WS_CONNECTIONS = Gauge(
     "gatehouse_gateway_websocket_connections", "WebSocket connections being proxied."
 )
+WS_HANDSHAKES_WAITING = Gauge(
+    "gatehouse_gateway_websocket_handshakes_waiting",
+    "WebSocket handshakes waiting for their turn to open the upstream socket.",
+    ["upstream"],
+)
+WS_HANDSHAKES_SHED = Counter(
+    "gatehouse_gateway_websocket_handshakes_shed_total",
+    "WebSockets closed with 1013 because their turn did not come within handshake_wait.",
+    ["upstream"],
+)
 REVOCATIONS = Gauge(
     "gatehouse_gateway_revocations", "Revoked sessions and subjects the gateway refuses now."
 )

@@ -37,7 +37,7 @@ from gatehouse.gateway.breaker import BreakerOpen
 from gatehouse.gateway.config import GatewayConfig
 from gatehouse.gateway.edge.exchange import Exchange
 from gatehouse.gateway.edge.policy import EdgePolicy
-from gatehouse.gateway.metrics import WS_CONNECTIONS
+from gatehouse.gateway.metrics import WS_CONNECTIONS, WS_HANDSHAKES_SHED, WS_HANDSHAKES_WAITING
 from gatehouse.gateway.proxy.headers import websocket_headers
 from gatehouse.gateway.proxy.http import target_path
 from gatehouse.gateway.proxy.upstream import UNHEALTHY, UpstreamPool
@@ -109,6 +109,14 @@ class WebSocketProxy:
         self.policy = policy
         self.limits = config.limits
         self.max_per_user = config.websockets.max_per_user
+        self.handshake_wait = config.websockets.handshake_wait
+        # Upstream handshakes under way at once, per upstream: a reconnect storm (a
+        # realtime replica drained, its clients all coming back) queues here in order
+        # instead of piling onto the upstream until handshakes time out, feed the
+        # breaker and send everyone away with 1013 to try again (and again).
+        self.turns = {
+            name: asyncio.Semaphore(config.websockets.handshakes_in_flight) for name in upstreams
+        }
         self.live = live
 
     async def __call__(self, ex: Exchange, receive: Receive, send: Send) -> None:
@@ -214,6 +222,30 @@ class WebSocketProxy:
             raise _Refused(
                 TRY_AGAIN_LATER, f"{upstream.name} is unavailable, retry later"
             ) from None
+        turn = self.turns[upstream.name]
+        if turn.locked():
+            await self._wait_for(turn, upstream.name)
+        else:
+            await turn.acquire()
+        try:
+            return await self._open(upstream, ex)
+        finally:
+            turn.release()
+
+    async def _wait_for(self, turn: asyncio.Semaphore, upstream: str) -> None:
+        waiting = WS_HANDSHAKES_WAITING.labels(upstream)
+        waiting.inc()
+        try:
+            async with asyncio.timeout(self.handshake_wait):
+                await turn.acquire()
+        except TimeoutError:
+            WS_HANDSHAKES_SHED.labels(upstream).inc()
+            raise _Refused(TRY_AGAIN_LATER, f"{upstream} is busy, retry later") from None
+        finally:
+            waiting.dec()
+
+    async def _open(self, upstream: UpstreamPool, ex: Exchange) -> UpstreamSocket:
+        assert ex.route is not None
         replica = upstream.pick()
         scheme = "wss" if replica.base.startswith("https") else "ws"
         url = f"{scheme}://{replica.netloc}{target_path(ex.route, ex)}"

@@ -14,6 +14,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from gatehouse.gateway import GatewayConfig
+
 from .conftest import Upstream, config_for, dead_url, packaged_config, serve
 
 AUTHORS = "/api/v1/authors"
@@ -155,39 +157,37 @@ async def test_revoked_sessions_are_refused_within_seconds(
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "session revoked")
 
 
-async def test_a_refusing_replica_is_skipped_without_errors(start_gateway, issuer, http) -> None:
-    alive = Upstream()
-    async with serve(alive) as alive_url:
-        alive.url = alive_url
-        config = config_for(alive_url)
-        authors = config.upstreams["authors"].model_copy(update={"urls": (dead_url(), alive_url)})
-        config = config.model_copy(update={"upstreams": {**config.upstreams, "authors": authors}})
-        async with start_gateway(config) as url:
-            statuses = [
-                (await http.get(url + AUTHORS, headers=issuer.bearer(["admin"]))).status_code
-                for _ in range(10)
-            ]
+def authors_replicas(config: GatewayConfig, *urls: str) -> GatewayConfig:
+    """``config`` with the authors upstream at ``urls``."""
+    authors = config.upstreams["authors"].model_copy(update={"urls": urls})
+    return config.model_copy(update={"upstreams": {**config.upstreams, "authors": authors}})
+
+
+async def test_a_refusing_replica_is_skipped_without_errors(
+    start_gateway, issuer, http, upstream
+) -> None:
+    config = authors_replicas(config_for(upstream.url), dead_url(), upstream.url)
+    async with start_gateway(config) as url:
+        statuses = [
+            (await http.get(url + AUTHORS, headers=issuer.bearer(["admin"]))).status_code
+            for _ in range(10)
+        ]
     assert statuses == [200] * 10
-    assert len(alive.seen) == 10
+    assert len(upstream.seen) == 10
 
 
 async def test_a_burst_at_a_dead_replica_ejects_it_once_with_one_log_line(
-    start_gateway, issuer, http, caplog
+    start_gateway, issuer, http, upstream, caplog
 ) -> None:
     """Requests already under way when a replica goes out fail alike: they neither
     lengthen its time out nor write a line each (a reconnect storm wrote thousands)."""
-    alive = Upstream()
-    async with serve(alive) as alive_url:
-        alive.url = alive_url
-        config = config_for(alive_url)
-        authors = config.upstreams["authors"].model_copy(update={"urls": (dead_url(), alive_url)})
-        config = config.model_copy(update={"upstreams": {**config.upstreams, "authors": authors}})
-        async with start_gateway(config) as url:
-            headers = issuer.bearer(["admin"])
-            caplog.set_level(logging.WARNING, "gatehouse.gateway.upstream")
-            responses = await asyncio.gather(
-                *(http.get(url + AUTHORS, headers=headers) for _ in range(40))
-            )
+    config = authors_replicas(config_for(upstream.url), dead_url(), upstream.url)
+    async with start_gateway(config) as url:
+        headers = issuer.bearer(["admin"])
+        caplog.set_level(logging.WARNING, "gatehouse.gateway.upstream")
+        responses = await asyncio.gather(
+            *(http.get(url + AUTHORS, headers=headers) for _ in range(40))
+        )
     assert [r.status_code for r in responses] == [200] * 40
     ejections = [r.getMessage() for r in caplog.records if " out for " in r.getMessage()]
     assert len(ejections) == 1, ejections
@@ -202,8 +202,7 @@ async def test_killing_one_of_two_replicas_under_load_gives_no_503s(
     async with serve(two) as two_url, contextlib.AsyncExitStack() as replica_one:
         one_url = await replica_one.enter_async_context(serve(one))
         config = config_for(one_url, rate_limits={"default": generous, "login": generous})
-        authors = config.upstreams["authors"].model_copy(update={"urls": (one_url, two_url)})
-        config = config.model_copy(update={"upstreams": {**config.upstreams, "authors": authors}})
+        config = authors_replicas(config, one_url, two_url)
         headers = issuer.bearer(["admin"])
         stop = asyncio.Event()
         async with start_gateway(config) as url:

@@ -8,6 +8,7 @@ import json
 from prometheus_client import REGISTRY
 
 from gatehouse.common.events import CloudEvent
+from gatehouse.realtime.frames import TextMessage
 from gatehouse.realtime.history import History
 from gatehouse.realtime.hub import TRY_AGAIN_LATER, Connection, Hub
 from gatehouse.realtime.intake import Intake
@@ -27,10 +28,10 @@ class MemoryTransport:
         await self._flowing.wait()
         self.received.append(json.loads(data))
 
-    def send_now(self, data: str) -> bool:
+    def send_now(self, message: TextMessage) -> bool:
         if not self._flowing.is_set():
             return False
-        self.received.append(json.loads(data))
+        self.received.append(json.loads(message.text))
         return True
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:

@@ -29,6 +29,7 @@ from gatehouse.common.requests import TrustedPeers, incoming_request_id, serving
 from gatehouse.common.tokens import JWTVerifier, bearer_token
 from gatehouse.common.types import Receive, Scope, Send
 from gatehouse.realtime.calls import Calls, Peer
+from gatehouse.realtime.frames import TextMessage
 from gatehouse.realtime.history import History
 from gatehouse.realtime.hub import (
     POLICY_VIOLATION,
@@ -38,7 +39,7 @@ from gatehouse.realtime.hub import (
     Hub,
 )
 from gatehouse.realtime.intake import Intake
-from gatehouse.realtime.lean_protocol import SEND_TEXT_NOW
+from gatehouse.realtime.lean_protocol import SEND_NOW
 from gatehouse.realtime.protocol import Session
 from gatehouse.realtime.registry import Registry
 from gatehouse.realtime.settings import RealtimeSettings
@@ -91,11 +92,11 @@ class AsgiSocket:
 
     __slots__ = ("_now", "_send")
 
-    def __init__(self, send: Send, now: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, send: Send, now: Callable[[TextMessage], bool] | None = None) -> None:
         self._send, self._now = send, now
 
-    def send_now(self, data: str) -> bool:
-        return self._now is not None and self._now(data)
+    def send_now(self, message: TextMessage) -> bool:
+        return self._now is not None and self._now(message)
 
     async def accept(self) -> None:
         await self._send({"type": "websocket.accept"})
@@ -116,7 +117,7 @@ async def serve_websocket(scope: Scope, receive: Receive, send: Send, runtime: R
     code = ABNORMAL_CLOSURE  # the close code: sent by us, else the peer's
     with serving(incoming_request_id(scope, runtime.trusted)) as request:
         try:
-            socket = AsgiSocket(send, scope.get("extensions", {}).get(SEND_TEXT_NOW))
+            socket = AsgiSocket(send, scope.get("extensions", {}).get(SEND_NOW))
             if not runtime.accepting:  # shutting down: go to another replica
                 code = SERVICE_RESTART
                 await _refuse(socket, code, "server restarting")

@@ -3,8 +3,9 @@
 Each :class:`Connection` writes at once when nothing waits before the message and the
 transport can take it without waiting; otherwise into a bounded send backlog, drained
 by a writer task that exists only while messages wait.
-:meth:`Hub.broadcast` is synchronous: it takes a message serialised once and puts it in
-every subscriber's queue without awaiting, so one stalled client cannot delay the
+:meth:`Hub.broadcast` is synchronous: it takes a message serialised once, wraps it in one
+:class:`~gatehouse.realtime.frames.TextMessage` (framed once for all sockets) and offers
+it to every subscriber without awaiting, so one stalled client cannot delay the
 others. A client whose queue is full is closed with 1013 (try again later).
 """
 
@@ -20,6 +21,7 @@ from typing import Protocol
 
 from gatehouse.common.identity import Principal
 from gatehouse.realtime import metrics
+from gatehouse.realtime.frames import TextMessage
 
 log = logging.getLogger("gatehouse.realtime")
 
@@ -36,8 +38,8 @@ class Transport(Protocol):
 
     async def send_text(self, data: str) -> None: ...
 
-    def send_now(self, data: str) -> bool:
-        """Write ``data`` at once when that needs no waiting; ``False``: not written."""
+    def send_now(self, message: TextMessage) -> bool:
+        """Write ``message`` at once when that needs no waiting; ``False``: not written."""
         ...
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
@@ -80,7 +82,7 @@ class Connection:
         self._transport = transport
         self._limit = queue_size
         self._close_timeout = close_timeout
-        self._backlog: deque[str | list[str] | _Close] | None = None
+        self._backlog: deque[str | TextMessage | list[str] | _Close] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -93,17 +95,20 @@ class Connection:
         """Resolves once the connection is finished (closed by us or gone)."""
         return self._done
 
-    def offer(self, text: str | list[str]) -> bool:
-        """Queue a message (or several, as one slot) without waiting; a full backlog
-        closes the connection (1013)."""
+    def offer(self, text: str | TextMessage | list[str]) -> bool:
+        """Write a message at once, else queue it (or several, as one slot), without
+        waiting; a full backlog closes the connection (1013). Never written before the
+        messages already queued: while any wait, the writer task sends in order."""
         if self.closing:
             return False
         if self._backlog is not None and len(self._backlog) >= self._limit:
             metrics.SLOW_CONSUMERS.inc()
             self.close(TRY_AGAIN_LATER, "send queue full", flush=False)
             return False
-        if self._writer is None and isinstance(text, str) and self._transport.send_now(text):
-            return True  # nothing queued before it, and the transport took it: no task
+        if self._writer is None and not isinstance(text, list):
+            message = text if isinstance(text, TextMessage) else TextMessage(text)
+            if self._transport.send_now(message):
+                return True  # nothing queued before it, and the transport took it: no task
         self._push(text)
         return True
 
@@ -120,7 +125,7 @@ class Connection:
         else:
             self._close_now(code, reason)
 
-    def _push(self, item: str | list[str] | _Close) -> None:
+    def _push(self, item: str | TextMessage | list[str] | _Close) -> None:
         if self._backlog is None:
             self._backlog = deque()
         self._backlog.append(item)
@@ -151,6 +156,9 @@ class Connection:
                     return
                 if isinstance(item, str):
                     await self._transport.send_text(item)
+                    continue
+                if isinstance(item, TextMessage):
+                    await self._transport.send_text(item.text)
                     continue
                 for text in item:  # a replay: many messages in one slot of the backlog
                     await self._transport.send_text(text)
@@ -216,10 +224,12 @@ class Hub:
         return len(self._channels.get(channel, ()))
 
     def broadcast(self, channel: str, text: str) -> int:
-        """Queue ``text`` for every subscriber of ``channel``; never awaits. Returns the count."""
+        """Offer ``text`` to every subscriber of ``channel`` (one frame for all of them);
+        never awaits. Returns the count."""
         delivered = 0
+        message = TextMessage(text)
         for conn in self._channels.get(channel, ()):
-            delivered += conn.offer(text)
+            delivered += conn.offer(message)
         metrics.MESSAGES_OUT_EVENT.inc(delivered)
         return delivered
 

@@ -38,6 +38,9 @@ class MemoryTransport:
         self.close_requested = code
         await self._flowing.wait()  # like uvicorn: a paused transport blocks the close frame
 
+    def resume(self) -> None:
+        self._flowing.set()
+
 
 def dropped() -> float:
     return REGISTRY.get_sample_value("gatehouse_realtime_slow_consumers_dropped_total") or 0.0
@@ -130,3 +133,21 @@ async def test_close_all_closes_every_connection_with_the_code() -> None:
     await asyncio.wait_for(hub.close_all(1012), 1)
 
     assert [t.close_requested for t in transports] == [1012, 1012, 1012]
+
+
+async def test_a_message_is_never_written_past_older_queued_ones() -> None:
+    """The transport takes writes again while older messages still wait for the writer
+    task: a new broadcast goes behind them, not straight to the socket."""
+    hub = Hub()
+    transport = MemoryTransport(stalled=True)
+    conn = Connection(transport, queue_size=8)
+    hub.add(conn)
+    hub.subscribe(conn, "authors")
+    hub.broadcast("authors", '{"n": 1}')  # the transport is paused: queued
+    assert conn.backlog == 1
+    transport.resume()  # the writer task has not run yet
+    hub.broadcast("authors", '{"n": 2}')
+    assert transport.received == []
+    await settle()
+    assert transport.received == [{"n": 1}, {"n": 2}]
+    assert conn.backlog == 0

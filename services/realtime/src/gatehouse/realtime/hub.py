@@ -91,6 +91,12 @@ class Connection:
         return self.close_code is not None or self._done.done()
 
     @property
+    def backlog(self) -> int:
+        """How many slots wait for the writer task (0: a message goes to the socket at once
+        when the transport can take it)."""
+        return len(self._backlog) if self._backlog else 0
+
+    @property
     def done(self) -> asyncio.Future[None]:
         """Resolves once the connection is finished (closed by us or gone)."""
         return self._done

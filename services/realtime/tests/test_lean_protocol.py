@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -144,9 +145,12 @@ class BufferTransport(asyncio.Transport):
 
 
 @contextlib.asynccontextmanager
-async def paired(*, deflate: bool = False) -> AsyncIterator[tuple[Any, Any, BufferTransport]]:
+async def paired(
+    *, deflate: bool = False, frame_log: bool = False
+) -> AsyncIterator[tuple[Any, Any, BufferTransport]]:
     """The server protocol on an in-memory transport, a websockets client protocol as its
-    peer, and the handshake done: yields (server protocol, client, transport)."""
+    peer, and the handshake done: yields (server protocol, client, transport). With
+    ``frame_log``, websockets' debug log of frames is on (the caller restores the level)."""
     accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -159,6 +163,8 @@ async def paired(*, deflate: bool = False) -> AsyncIterator[tuple[Any, Any, Buff
         app, ws=LeanWebSocketProtocol, ws_per_message_deflate=deflate, log_level="warning"
     )
     config.load()
+    if frame_log:
+        logging.getLogger("uvicorn.error").setLevel(logging.DEBUG)
     server = LeanWebSocketProtocol(config, ServerState(), {})
     transport = BufferTransport()
     server.connection_made(transport)
@@ -173,9 +179,8 @@ async def paired(*, deflate: bool = False) -> AsyncIterator[tuple[Any, Any, Buff
     try:
         yield server, client, transport
     finally:
-        server.connection_lost(None)
-        for task in list(server.tasks):
-            task.cancel()
+        server.connection_lost(None)  # the app reads its disconnect and ends
+        await asyncio.wait_for(asyncio.gather(*server.tasks), 5)
 
 
 def received(client: Any, transport: BufferTransport) -> list[str | bytes]:
@@ -199,10 +204,15 @@ async def test_the_protocol_writes_the_shared_frame_under_its_state_checks() -> 
             assert send_now(message)
             assert transport.written == message.frame  # the shared bytes themselves
             assert received(client, transport) == [text]
-        # Output of websockets' own not yet written goes first.
-        server.conn.send_ping(b"p")
-        assert send_now(TextMessage("after the ping"))
-        assert received(client, transport) == [b"p", "after the ping"]
+        # The frame is written past websockets' object: none of its output may be left
+        # pending by uvicorn, whatever it answered or sent.
+        assert server.conn.writes == []
+        client.send_ping(b"p")
+        server.data_received(b"".join(client.data_to_send()))  # answered with a pong
+        server.send_keepalive_ping()
+        assert server.conn.writes == []
+        assert send_now(TextMessage("after the pong and the ping"))
+        assert received(client, transport)[-1] == "after the pong and the ping"
         # A paused transport: nothing written, the caller queues.
         server.pause_writing()
         assert not send_now(TextMessage("paused"))
@@ -227,6 +237,27 @@ async def test_with_permessage_deflate_websockets_frames_the_text_itself() -> No
             if text:
                 assert transport.written[0] & 0x40, "RSV1: compressed by websockets"
             assert received(client, transport) == [text]
+        server.pause_writing()
+        assert not send_now(TextMessage("paused"))
+
+
+async def test_with_its_frame_log_on_websockets_frames_the_text_itself() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    level = logger.level
+    async with paired(frame_log=True) as (server, client, transport):
+        logger.addHandler(handler)
+        try:
+            send_now = server.scope["extensions"][SEND_NOW]
+            received(client, transport)
+            assert send_now(TextMessage("logged"))
+            assert received(client, transport) == ["logged"]
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    assert any("> TEXT 'logged'" in r.getMessage() for r in records)
 
 
 async def test_a_broadcast_arrives_intact_and_in_order_over_uvicorn(issuer: Any) -> None:

@@ -112,7 +112,24 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         event.headers.clear()
         self.request = None  # type: ignore[assignment]
         if self.handshake_initiated and not self.close_sent:
-            self.scope["extensions"][SEND_NOW] = self.send_now  # type: ignore[assignment]
+            # Fixed from the handshake on: whether an extension (permessage-deflate) was
+            # negotiated, whether websockets logs every frame. With either, websockets
+            # must frame each message itself; decided here, not per message.
+            shared = not self.conn.extensions and not self.conn.debug
+            write = self.send_now if shared else self.send_now_framed
+            self.scope["extensions"][SEND_NOW] = write  # type: ignore[assignment]
+
+    def _open_and_writable(self) -> bool:
+        """Open (handshake done, no close sent or received, the peer there) and the
+        transport not paused: a frame written now goes out in order."""
+        return not (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or not self.writable.is_set()
+            or self.initial_response is not None
+            or self.transport.is_closing()
+        )
 
     def send_now(self, message: TextMessage) -> bool:
         """Write a text message at once if that needs no waiting (the socket open, the
@@ -121,25 +138,26 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         The frame is the message's own, built once for all sockets. websockets' sans-I/O
         protocol keeps no state about the data frames it sends (only a fragmented send in
         progress, which uvicorn never starts, and the close frame), so writing a frame it
-        did not serialise leaves it consistent. It serialises the frame itself when that
-        could differ or must come after its own output: an extension negotiated, output
-        of its own not yet written, its debug log of frames on."""
-        conn = self.conn
-        if (
-            not self.handshake_complete
-            or self.close_sent
-            or self.disconnected
-            or not self.writable.is_set()
-            or self.initial_response is not None
-            or conn.state is not State.OPEN
-            or conn.expect_continuation_frame
-        ):
+        did not serialise leaves it consistent; and uvicorn writes websockets' output as
+        soon as a call produces it (after a send, a ping, a received ping or close), so
+        none is pending here to go before this frame. Not touching websockets' object per
+        message is a third of what a subscriber costs realtime's Python (bench/RESULTS.md).
+
+        A close received from the peer: uvicorn answers and closes the transport at once
+        (``is_closing``); one websockets failed on a protocol error: ``close_sent``.
+        """
+        if not self._open_and_writable():
             return False
-        if conn.extensions or conn.writes or conn.debug:
-            conn.send_text(message.text.encode())
-            self.transport.write(b"".join(conn.data_to_send()))
-        else:
-            self.transport.write(message.frame)
+        self.transport.write(message.frame)
+        return True
+
+    def send_now_framed(self, message: TextMessage) -> bool:
+        """:meth:`send_now` with websockets framing the text (an extension negotiated,
+        or its frame log on)."""
+        if not self._open_and_writable() or self.conn.state is not State.OPEN:
+            return False
+        self.conn.send_text(message.text.encode())
+        self.transport.write(b"".join(self.conn.data_to_send()))
         return True
 
     async def send(self, message: Any) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from websockets.exceptions import InvalidState
 
 from gatehouse.common.errors import (
     BadRequest,
@@ -288,8 +289,11 @@ class ProxiedWebSocketProtocol(LeanWebSocketProtocol):
         """What ``send({"type": "websocket.close", ...})`` does, without waiting."""
         if self.close_sent or self.disconnected or self.transport.is_closing():
             return
+        try:
+            self.conn.send_close(code, reason)
+        except InvalidState:  # the client's own close is being answered
+            return
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         if self.read_paused:

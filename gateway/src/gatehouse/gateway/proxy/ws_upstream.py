@@ -315,6 +315,7 @@ class UpstreamSocket(asyncio.Protocol):
         if not self._close_sent:
             self._send_frame(Opcode.CLOSE, Close(code, reason).serialize())
             self._close_sent = True
+        self.transport.resume_reading()  # its close must be read, even from a paused client
         if self._lost is None:
             self._lost = asyncio.get_running_loop().create_future()
         with contextlib.suppress(TimeoutError):

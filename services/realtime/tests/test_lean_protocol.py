@@ -1,5 +1,6 @@
-"""The lean uvicorn protocol (lean_protocol.py): the same behaviour as uvicorn's own
-with less held per idle socket. Memory itself is measured in bench/realtime.py."""
+"""Realtime's uvicorn protocol (lean_protocol.py): the same behaviour as uvicorn's own
+with less held per idle socket (its inbox and gate: libs/common's tests), and the
+shared-frame write. Memory itself is measured in bench/realtime.py."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from websockets.uri import parse_uri
 from gatehouse.common.events import CloudEvent, InMemoryEventBus
 from gatehouse.realtime import RealtimeSettings, create_app, uvicorn_ws_options
 from gatehouse.realtime.frames import TextMessage, text_frame
-from gatehouse.realtime.lean_protocol import SEND_NOW, LeanWebSocketProtocol, _Gate, _Inbox
+from gatehouse.realtime.lean_protocol import SEND_NOW, LeanWebSocketProtocol
 from gatehouse.testing import serve
 
 AUTHOR = "00000000-0000-4000-8000-00000000000b"
@@ -64,38 +65,6 @@ async def test_a_client_that_stops_reading_is_closed_1013_the_others_get_everyth
                 await asyncio.wait_for(slow.recv(), 10)
     assert received == 800
     assert slow.close_code == 1013
-
-
-async def test_the_inbox_keeps_order_and_survives_a_cancelled_reader() -> None:
-    inbox = _Inbox()
-    reader = asyncio.create_task(inbox.get())
-    await asyncio.sleep(0)
-    reader.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reader
-    inbox.put_nowait(1)
-    inbox.put_nowait(2)
-    assert not inbox.empty()
-    assert [await inbox.get(), await inbox.get()] == [1, 2]
-    assert inbox.empty()
-    waiting = asyncio.create_task(inbox.get())
-    await asyncio.sleep(0)
-    inbox.put_nowait(3)
-    assert await waiting == 3
-
-
-async def test_a_cancelled_sender_does_not_release_the_others_from_the_gate() -> None:
-    gate = _Gate()
-    await gate.wait()  # open: no wait
-    gate.clear()
-    first, second = asyncio.create_task(gate.wait()), asyncio.create_task(gate.wait())
-    await asyncio.sleep(0)
-    first.cancel()
-    await asyncio.sleep(0)
-    assert not second.done()
-    gate.set()
-    await asyncio.wait_for(second, 1)
-    assert first.cancelled()
 
 
 # A broadcast's frame, built once (frames.py) and written by the protocol (issue #8).

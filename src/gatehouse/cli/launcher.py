@@ -236,6 +236,21 @@ def rotate_keys(activate_in: float | None) -> None:
     print(f"added signing key {added.kid}; it signs from {when} on")
 
 
+def create_user(username: str, roles: list[str], password: str) -> None:
+    """Add a user to the embedded issuer's database (``gatehouse auth create-user``)."""
+    from gatehouse.auth.admin.bootstrap import create_user as add
+    from gatehouse.auth.admin.schemas import AdminNewUser
+    from gatehouse.auth.settings import AuthSettings
+
+    os.environ.setdefault("GATEHOUSE_PROFILE", "production")  # as `gatehouse run auth`
+    settings = AuthSettings()
+    setup_logging(settings.log_level, json_logs=settings.log_json)
+    new = AdminNewUser(username=username, password=password, roles=roles)
+    row = _run(add(settings, new))
+    held = ", ".join(row.user.roles) or "no role"
+    print(f"created user {row.user.username} ({held})")
+
+
 async def _migrate_authors(settings: Any) -> None:
     from gatehouse.authors.adapters.database import check_reachable, create_engine
     from gatehouse.authors.migrations import SCRIPTS

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from gatehouse.common.errors import ConfigurationError, UnsafeForProduction
+from gatehouse.common.errors import ConfigurationError, GatehouseError, UnsafeForProduction
+from gatehouse.common.identity import ALL_ROLES
 
 MODES = ("all", "gateway", "authors", "realtime", "auth", "relay")
 DESCRIPTION = """\
@@ -56,6 +58,10 @@ service's environment: GATEHOUSE_AUTH_DATABASE_URL, GATEHOUSE_AUTH_KEY_PASSPHRAS
                 GATEHOUSE_AUTH_KEY_POLL_SECONDS and signs with it from --activate-in
                 seconds on (default GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS); the previous
                 key stays published until every token it signed has expired.
+  create-user   add a user (--username, --role as often as needed), e.g. the first
+                administrator of a production issuer, which has no demo identity. The
+                password is read from standard input (asked twice at a terminal), never
+                from the command line; the change is audited as made by cli:<login>.
 """
 
 
@@ -90,14 +96,35 @@ def build_parser() -> argparse.ArgumentParser:
         description=AUTH,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    auth.add_argument("action", choices=("rotate-keys",), help="what to do (see above)")
+    auth.add_argument(
+        "action", choices=("rotate-keys", "create-user"), help="what to do (see above)"
+    )
     auth.add_argument(
         "--activate-in",
         type=float,
         metavar="SECONDS",
-        help="seconds until the new key signs (default GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS)",
+        help="rotate-keys: seconds until the new key signs "
+        "(default GATEHOUSE_AUTH_KEY_ACTIVATION_SECONDS)",
+    )
+    auth.add_argument("--username", help="create-user: the new user's name")
+    auth.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        choices=ALL_ROLES,
+        help="create-user: a role to grant (repeat for more)",
     )
     return parser
+
+
+def read_password() -> str:
+    """The new user's password: asked twice at a terminal, else standard input's first line."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigurationError("password", "the two entries differ")
+    return first
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             launcher.migrate(args.service)
+        elif args.command == "auth" and args.action == "create-user":
+            if not args.username:
+                print("gatehouse: create-user needs --username", file=sys.stderr)
+                return 2
+            launcher.create_user(args.username, args.role, read_password())
         elif args.command == "auth":
             launcher.rotate_keys(args.activate_in)
         else:
@@ -130,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 message = f"{where}: {message}"
             print(f"gatehouse: configuration error: {message}", file=sys.stderr)
         return 2
+    except GatehouseError as exc:  # e.g. create-user: the user exists already
+        print(f"gatehouse: {exc.detail}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

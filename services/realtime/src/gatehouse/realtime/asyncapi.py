@@ -13,7 +13,8 @@ _CLOSE_CODES = (
     "Close codes: 1008 authentication missing, late (auth_timeout) or invalid, or sustained "
     "message-rate abuse; 1009 frame above the transport's hard limit; 1011 internal error; "
     "1012 server restarting, reconnect and resume; 1013 client too slow (send queue full), "
-    "reconnect and resume; 4001 access token expired without an `auth` refresh."
+    "or from the gateway realtime unavailable or busy (the reason says which), reconnect "
+    "with backoff and resume; 4001 access token expired without an `auth` refresh."
 )
 
 

@@ -3,9 +3,14 @@ span, and the upstream continues the trace from the client span."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from .conftest import config_for
 
@@ -79,3 +84,43 @@ async def test_off_the_callers_traceparent_passes_as_it_came(
     async with start_gateway(config_for(upstream.url)) as url:
         await http.get(url + AUTHORS, headers={**issuer.bearer(["admin"]), "traceparent": CALLER})
     assert _traceparent(upstream.seen[0]) == CALLER
+
+
+async def test_a_websocket_handshake_is_traced_and_the_upstream_continues_it(
+    start_gateway, issuer, upstream, spans: InMemorySpanExporter
+) -> None:
+    """Only the handshake (a socket lives for hours): a SERVER span, a CLIENT span whose
+    context realtime gets instead of what an untrusted caller sent."""
+    headers = {**issuer.bearer(["get-authors"]), "traceparent": CALLER}
+    async with (
+        start_gateway(config_for(upstream.url)) as url,
+        connect(url.replace("http://", "ws://") + "/ws", additional_headers=headers) as ws,
+    ):
+        hello = json.loads(await ws.recv())
+    named = {(s.name, s.kind): s for s in spans.get_finished_spans()}
+    server, client = named[("WS /ws", SpanKind.SERVER)], named[("WS /ws", SpanKind.CLIENT)]
+    assert client.parent is not None
+    assert client.parent.span_id == server.context.span_id
+    assert f"{server.context.trace_id:032x}" != TRACE  # an untrusted caller's trace
+    assert client.attributes["gatehouse.upstream"] == "realtime"
+    sent = hello["headers"]["traceparent"].split("-")
+    assert sent[1:3] == [f"{client.context.trace_id:032x}", f"{client.context.span_id:016x}"]
+
+
+async def test_a_refused_websocket_handshake_is_an_error_span(
+    start_gateway, issuer, spans: InMemorySpanExporter
+) -> None:
+    from .conftest import dead_url
+
+    async with (
+        start_gateway(config_for(dead_url())) as url,
+        connect(
+            url.replace("http://", "ws://") + "/ws",
+            additional_headers=issuer.bearer(["get-authors"]),
+        ) as ws,
+    ):
+        with contextlib.suppress(ConnectionClosed):
+            await ws.recv()
+    (client,) = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    assert client.attributes["gatehouse.websocket.close_code"] == 1013
+    assert client.status.status_code == StatusCode.ERROR

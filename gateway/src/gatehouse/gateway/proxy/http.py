@@ -34,7 +34,7 @@ PROBLEM_MAX = 65_536
 SMALL_BODY = 65_536  # read whole rather than streamed
 _HTTP_CODE = re.compile(r"^http_(\d{3})$")
 _DROPPED = HOP_BY_HOP | {b"date", b"server"}
-_TRACE_HEADERS = ("traceparent", "tracestate")
+TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 class ClientGone(Exception):
@@ -176,7 +176,7 @@ async def _traced_request(
         "url.path": target.split("?", 1)[0],
     }
     with tracing.span("gateway", method, kind=SpanKind.CLIENT, attributes=attributes) as span:
-        headers = [h for h in headers if h[0] not in _TRACE_HEADERS]
+        headers = [h for h in headers if h[0] not in TRACE_HEADERS]
         headers += tracing.inject({}).items()
         response = await upstream.request(method, target, headers, body.chunks() if body else None)
         span.set_attribute("http.response.status_code", response.status)

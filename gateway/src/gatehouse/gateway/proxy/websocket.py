@@ -28,8 +28,10 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from websockets.exceptions import InvalidHandshake
 
+from gatehouse.common import tracing
 from gatehouse.common.errors import GatehouseError
 from gatehouse.common.identity import Principal
 from gatehouse.common.types import Message, Receive, Send
@@ -39,7 +41,7 @@ from gatehouse.gateway.edge.exchange import Exchange
 from gatehouse.gateway.edge.policy import EdgePolicy
 from gatehouse.gateway.metrics import WS_CONNECTIONS, WS_HANDSHAKES_SHED, WS_HANDSHAKES_WAITING
 from gatehouse.gateway.proxy.headers import websocket_headers
-from gatehouse.gateway.proxy.http import target_path
+from gatehouse.gateway.proxy.http import TRACE_HEADERS, target_path
 from gatehouse.gateway.proxy.upstream import UNHEALTHY, UpstreamPool
 from gatehouse.gateway.proxy.ws_upstream import (
     FRAME_SINK,
@@ -228,9 +230,37 @@ class WebSocketProxy:
         else:
             await turn.acquire()
         try:
-            return await self._open(upstream, ex)
+            if tracing.state.on:
+                return await self._open_traced(upstream, ex)
+            return await self._open(upstream, ex, websocket_headers(ex))
         finally:
             turn.release()
+
+    async def _open_traced(self, upstream: UpstreamPool, ex: Exchange) -> UpstreamSocket:
+        """The upstream handshake as a SERVER span (joining a trusted proxy's trace) with a
+        CLIENT span whose context the upstream gets. Only the handshake: a socket may live
+        for hours, its frames are not traced."""
+        assert ex.route is not None
+        parent = None
+        if ex.peer_trusted:
+            parent = dict(ex.scope["headers"]).get(b"traceparent", b"").decode("latin-1") or None
+        name = f"WS {ex.route.prefix}"
+        attributes = {"url.path": ex.path, "client.address": ex.client_ip}
+        with (
+            tracing.span(
+                "gateway", name, kind=SpanKind.SERVER, parent=parent, attributes=attributes
+            ),
+            tracing.span("gateway", name, kind=SpanKind.CLIENT) as span,
+        ):
+            span.set_attribute("gatehouse.upstream", upstream.name)
+            headers = [h for h in websocket_headers(ex) if h[0] not in TRACE_HEADERS]
+            headers += tracing.inject({}).items()
+            try:
+                return await self._open(upstream, ex, headers)
+            except _Refused as refused:
+                span.set_attribute("gatehouse.websocket.close_code", refused.code)
+                span.set_status(Status(StatusCode.ERROR, refused.reason))
+                raise
 
     async def _wait_for(self, turn: asyncio.Semaphore, upstream: str) -> None:
         waiting = WS_HANDSHAKES_WAITING.labels(upstream)
@@ -244,7 +274,9 @@ class WebSocketProxy:
         finally:
             waiting.dec()
 
-    async def _open(self, upstream: UpstreamPool, ex: Exchange) -> UpstreamSocket:
+    async def _open(
+        self, upstream: UpstreamPool, ex: Exchange, headers: list[tuple[str, str]]
+    ) -> UpstreamSocket:
         assert ex.route is not None
         replica = upstream.pick()
         scheme = "wss" if replica.base.startswith("https") else "ws"
@@ -253,7 +285,7 @@ class WebSocketProxy:
             async with asyncio.timeout(upstream.config.timeouts.connect):
                 ws = await UpstreamSocket.open(
                     url,
-                    websocket_headers(ex),
+                    headers,
                     ex.scope.get("subprotocols") or None,
                     self.limits.max_ws_frame_bytes,
                 )

@@ -10,8 +10,9 @@ With tracing on (``OTEL_EXPORTER_OTLP_ENDPOINT``), a proxied HTTP request is a S
 span (joining the caller's ``traceparent`` only from a trusted proxy) with an
 ``auth`` and a ``rate limit`` span and a CLIENT span for the upstream call, whose
 context the upstream receives as ``traceparent``. Off, the hot path pays one test
-of :data:`tracing.state.on`; the gateway's own endpoints and WebSockets are not
-traced (probes would drown the traces; a socket lives for hours).
+of :data:`tracing.state.on`; the gateway's own endpoints are not traced (probes would
+drown the traces), and of a WebSocket only its upstream handshake is (in the proxy: a
+socket lives for hours).
 
 A config reload builds a new stage and swaps it in one assignment; a request keeps
 the stage it started with.

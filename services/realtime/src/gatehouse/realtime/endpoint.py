@@ -17,12 +17,17 @@ costs the request's small record and a float, no task and no dict.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from gatehouse.common import tracing
 from gatehouse.common.errors import GatehouseError, ServiceUnavailable
 from gatehouse.common.identity import Principal
 from gatehouse.common.requests import TrustedPeers, incoming_request_id, serving
@@ -118,20 +123,21 @@ async def serve_websocket(scope: Scope, receive: Receive, send: Send, runtime: R
     with serving(incoming_request_id(scope, runtime.trusted)) as request:
         try:
             socket = AsgiSocket(send, scope.get("extensions", {}).get(SEND_NOW))
-            if not runtime.accepting:  # shutting down: go to another replica
-                code = SERVICE_RESTART
-                await _refuse(socket, code, "server restarting")
-                return
             principal = None
             token = bearer_token(_header(scope, b"authorization"))
-            if token is not None:
-                try:
-                    principal = await runtime.verify(token)
-                except GatehouseError as exc:  # 401 bad token, 503 issuer keys unavailable
-                    code = TRY_AGAIN_LATER if exc.status >= 500 else POLICY_VIOLATION
-                    await _refuse(socket, code, exc.detail)
+            with _handshake_span(scope, runtime) as span:
+                if not runtime.accepting:  # shutting down: go to another replica
+                    code = SERVICE_RESTART
+                    await _refuse(socket, code, "server restarting", span)
                     return
-            await socket.accept()
+                if token is not None:
+                    try:
+                        principal = await runtime.verify(token)
+                    except GatehouseError as exc:  # 401 bad token, 503 issuer keys unavailable
+                        code = TRY_AGAIN_LATER if exc.status >= 500 else POLICY_VIOLATION
+                        await _refuse(socket, code, exc.detail, span)
+                        return
+                await socket.accept()
             conn = Connection(
                 socket,
                 queue_size=runtime.settings.send_queue_size,
@@ -227,13 +233,28 @@ def peer_of(scope: Scope, trusted: TrustedPeers) -> Peer:
     return Peer(traceparent, address, agent[:512] if agent else None)
 
 
-async def _refuse(socket: AsgiSocket, code: int, reason: str) -> None:
+def _handshake_span(scope: Scope, runtime: Runtime) -> contextlib.AbstractContextManager[Any]:
+    """With tracing on, the handshake (not the socket's life: it may last hours) as a
+    SERVER span, joining the gateway's trace (a ``traceparent`` from a trusted peer)."""
+    if not tracing.state.on:
+        return contextlib.nullcontext()
+    parent = peer_of(scope, runtime.trusted).traceparent
+    attributes = {"url.path": str(scope.get("path", ""))}
+    return tracing.span(
+        "realtime", "WS /ws", kind=SpanKind.SERVER, parent=parent, attributes=attributes
+    )
+
+
+async def _refuse(socket: AsgiSocket, code: int, reason: str, span: Any = None) -> None:
     """Accept, then close with ``code``: 1008 for a bad token, 1013 when the issuer's keys
     are unavailable, 1012 while shutting down.
 
     A close code reaches every client (browsers cannot read a refused handshake's status),
     and uvicorn's sans-I/O protocol logs an error for every denial response.
     """
+    if span is not None:
+        span.set_attribute("gatehouse.websocket.close_code", code)
+        span.set_status(Status(StatusCode.ERROR, reason))
     await socket.accept()
     await socket.close(code, reason.encode()[:120].decode(errors="ignore"))
 

@@ -126,7 +126,7 @@ async def bootstrap(
     """Build the service. ``bus``/``verifier`` given (monolithic mode, tests): used, neither
     started nor closed here; otherwise built from the settings and owned."""
     start_mappers()
-    engine = create_engine(settings.sqlalchemy_url())
+    engine = create_engine(settings.sqlalchemy_url(), settings.pool())
     stack.push_async_callback(engine.dispose)
     await check_reachable(engine)
     if verifier is None:

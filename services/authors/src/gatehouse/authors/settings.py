@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from gatehouse.authors.adapters.database import Pool
 from gatehouse.common.settings import PORTS, BusSettings, check_url
 from gatehouse.common.sql import DATABASE_SCHEMES, is_sqlite_url, normalize_database_url
 
@@ -28,6 +29,18 @@ class AuthorsSettings(BusSettings):
     key_sweep_interval: float = Field(
         600, gt=0, le=86_400, validation_alias="GATEHOUSE_AUTHORS_KEY_SWEEP_INTERVAL"
     )
+    # The PostgreSQL pool of each process (the relay's connection is one of them):
+    # pool_size kept open, max_overflow more opened under load and closed when returned.
+    db_pool_size: int = Field(20, ge=1, le=1000, validation_alias="GATEHOUSE_AUTHORS_DB_POOL_SIZE")
+    db_max_overflow: int = Field(
+        10, ge=0, le=1000, validation_alias="GATEHOUSE_AUTHORS_DB_MAX_OVERFLOW"
+    )
+    db_pool_recycle: float = Field(
+        1800, ge=0, le=86_400, validation_alias="GATEHOUSE_AUTHORS_DB_POOL_RECYCLE"
+    )
+    db_ping_idle: float = Field(
+        1.0, ge=0, le=3600, validation_alias="GATEHOUSE_AUTHORS_DB_PING_IDLE"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -47,6 +60,13 @@ class AuthorsSettings(BusSettings):
                 "DATABASE_URL is not set: SQLite is one machine's file; replicas need PostgreSQL"
             )
         return problems
+
+    def pool(self) -> Pool:
+        """The pool settings, as :func:`gatehouse.authors.adapters.database.create_engine`
+        takes them (PostgreSQL only; SQLite keeps SQLAlchemy's own pool)."""
+        return Pool(
+            self.db_pool_size, self.db_max_overflow, self.db_pool_recycle, self.db_ping_idle
+        )
 
     def sqlalchemy_url(self) -> str:
         """The async SQLAlchemy URL: ``DATABASE_URL`` or ``<data_dir>/authors.db``."""

@@ -55,15 +55,17 @@ def create_engine(
 ) -> AsyncEngine:
     """An async engine for ``url``; ``kwargs`` go to SQLAlchemy's ``create_async_engine``.
 
-    PostgreSQL connections are pre-pinged. SQLite gets WAL, foreign keys and a busy
-    timeout; its file is created 0600 in its folder, created 0700 when missing (never
-    the folder's parents: a ConfigurationError names ``setting`` instead).
+    PostgreSQL connections are pre-pinged unless ``pool_pre_ping=False`` is given.
+    SQLite gets WAL, foreign keys and a busy timeout; its file is created 0600 in its
+    folder, created 0700 when missing (never the folder's parents: a ConfigurationError
+    names ``setting`` instead).
     ``folder_mode`` is ignored (kept for callers of the earlier signature).
     """
     url = normalize_database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return _create_async_engine(url, pool_pre_ping=True, **kwargs)
+        kwargs.setdefault("pool_pre_ping", True)
+        return _create_async_engine(url, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         private_file(Path(parsed.database), setting)  # SQLite's -wal and -shm take its mode
     engine = _create_async_engine(url, **kwargs)

@@ -104,16 +104,22 @@ class SqlAlchemyOutbox(AbstractOutbox):
         self.session = session
 
     async def add(self, event: CloudEvent, entry: AuditEntry) -> None:
-        await self.session.execute(insert(orm.outbox).values(**row_of(event, entry)))
+        # The row as parameters of one statement built once: `.values(**row)` built and
+        # cache-keyed a new statement for every row (a tenth of a create's CPU).
+        await self.session.execute(_ADD, row_of(event, entry))
 
     async def refuse(self, entry: AuditEntry) -> None:
-        await self.session.execute(insert(orm.audit_refusals).values(**refusal_row(entry)))
+        await self.session.execute(_REFUSE, refusal_row(entry))
 
     async def audit(self, where: AuditFilter, limit: int) -> list[AuditRecord]:
         table = orm.audit_refusals if where.refused else orm.outbox
         stmt = select(table).where(table.c.action.is_not(None), *_audit_filters(table, where))
         rows = await self.session.execute(stmt.order_by(table.c.id.desc()).limit(limit))
         return [_refusal_record(row) if where.refused else _record(row) for row in rows]
+
+
+_ADD = insert(orm.outbox)
+_REFUSE = insert(orm.audit_refusals)
 
 
 def row_of(event: CloudEvent, entry: AuditEntry) -> dict[str, Any]:

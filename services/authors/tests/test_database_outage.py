@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -117,3 +118,74 @@ async def test_a_database_that_hangs_up_while_connecting_is_503_too(
             )
     assert [r.status_code for r in during] == [503] * 4, during[-1].text
     assert all(r.headers["retry-after"] == "2" for r in during)
+
+
+_OTHERS = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+
+async def _restart_backends(database_url: str) -> None:
+    """What a database restart does to a pool: every server process of the database ends
+    (each of its connections closed by the server), then new ones are accepted again."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(f"SELECT pg_terminate_backend(pid) {_OTHERS}")
+        for _ in range(200):
+            if not await conn.fetchval(f"SELECT count(*) {_OTHERS}"):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the terminated server processes did not end")
+    finally:
+        await conn.close()
+
+
+async def _warm(client: httpx.AsyncClient, auth: Auth) -> None:
+    """Several pooled connections (concurrent requests), all answered."""
+    warm = await asyncio.gather(
+        *(client.get("/v1/authors", headers=auth("admin")) for _ in range(6))
+    )
+    assert [r.status_code for r in warm] == [200] * 6
+
+
+async def test_a_database_restart_while_the_pool_is_idle_costs_no_request(
+    shared_postgres_url: str, verifier: JWTVerifier, auth: Auth, tmp_path: Path
+) -> None:
+    """A connection that sat in the pool longer than ``GATEHOUSE_AUTHORS_DB_PING_IDLE``
+    is pinged when taken (0 here: every one), and a failed ping replaces it and every
+    connection pooled before it: the restart costs no request (what pre-ping gave)."""
+    settings = AuthorsSettings(
+        database_url=shared_postgres_url,
+        data_dir=tmp_path,
+        oidc_issuer=ISSUER,
+        run_relay=False,
+        db_ping_idle=0,
+    )
+    app = create_app(settings, verifier=verifier)
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
+        await _warm(client, auth)
+        await _restart_backends(shared_postgres_url)
+        after = [await client.get("/v1/authors", headers=auth("admin")) for _ in range(6)]
+        created = await client.post("/v1/authors", json={"name": "Y"}, headers=auth("admin"))
+    assert [r.status_code for r in after] == [200] * 6, after[0].text
+    assert created.status_code == 201, created.text
+
+
+async def test_a_restart_under_a_busy_pool_is_one_503_then_every_connection_is_new(
+    shared_postgres_url: str, verifier: JWTVerifier, auth: Auth, tmp_path: Path
+) -> None:
+    """Connections used more recently than the ping interval are not pinged (a busy
+    pool pays no ping): after a restart the first request on a dead one is a 503 with
+    Retry-After, and it discards the whole pool, so the next ones reconnect and pass."""
+    settings = AuthorsSettings(
+        database_url=shared_postgres_url,
+        data_dir=tmp_path,
+        oidc_issuer=ISSUER,
+        run_relay=False,
+        db_ping_idle=3600,
+    )
+    app = create_app(settings, verifier=verifier)
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
+        await _warm(client, auth)
+        await _restart_backends(shared_postgres_url)
+        after = [await client.get("/v1/authors", headers=auth("admin")) for _ in range(6)]
+    assert [r.status_code for r in after] == [503] + [200] * 5, after[0].text
+    assert after[0].headers["retry-after"] == "2"

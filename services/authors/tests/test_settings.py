@@ -48,3 +48,20 @@ def test_a_wrong_url_names_its_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=variable):
         AuthorsSettings()
+
+
+def test_the_postgres_pool_is_sized_by_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatehouse.authors.adapters.database import Pool, create_engine
+
+    monkeypatch.setenv("GATEHOUSE_AUTHORS_DB_POOL_SIZE", "7")
+    monkeypatch.setenv("GATEHOUSE_AUTHORS_DB_MAX_OVERFLOW", "3")
+    monkeypatch.setenv("GATEHOUSE_AUTHORS_DB_POOL_RECYCLE", "0")
+    monkeypatch.setenv("GATEHOUSE_AUTHORS_DB_PING_IDLE", "2.5")
+
+    pool = AuthorsSettings().pool()
+    engine = create_engine("postgresql://u:p@db:5432/authors", pool)
+
+    assert pool == Pool(size=7, overflow=3, recycle=0, ping_idle=2.5)
+    assert (engine.pool.size(), engine.pool._max_overflow) == (7, 3)  # type: ignore[attr-defined]
+    assert engine.pool._recycle == -1  # 0: never recycled
+    assert engine.pool._pre_ping is False  # pinged when idle instead (test_database_outage)

@@ -22,7 +22,7 @@ from gatehouse.authors.adapters.cache import AbstractCache, LayeredCache, LocalC
 from gatehouse.authors.adapters.database import (
     check_reachable,
     create_engine,
-    session_factory,
+    read_session_factory,
     write_session_factory,
 )
 from gatehouse.authors.adapters.orm import start_mappers
@@ -137,7 +137,7 @@ async def bootstrap(
     services = Services(
         settings,
         engine,
-        session_factory(engine),
+        read_session_factory(engine),
         write_session_factory(engine),
         verifier,
         await _cache(stack, settings),

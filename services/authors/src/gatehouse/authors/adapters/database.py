@@ -101,6 +101,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reading units of work. On PostgreSQL each statement runs in autocommit:
+    no BEGIN and ROLLBACK round trips around a read. Under READ COMMITTED every statement
+    took its own snapshot inside the transaction as well, so a list and its count agree
+    no less than before; a read unit never writes."""
+    if is_postgres(engine):
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
 def write_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for writing units of work (``BEGIN IMMEDIATE`` on SQLite)."""
     return async_sessionmaker(engine.execution_options(**{WRITE: True}), expire_on_commit=False)
@@ -118,6 +128,7 @@ __all__ = [
     "is_postgres",
     "normalize_database_url",
     "ping",
+    "read_session_factory",
     "session_factory",
     "write_session_factory",
 ]

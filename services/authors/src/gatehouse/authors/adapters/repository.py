@@ -28,7 +28,13 @@ from gatehouse.authors.domain.errors import (
     DuplicateIsbn,
     StaleVersion,
 )
-from gatehouse.authors.domain.model import Aggregate, Author, Book
+from gatehouse.authors.domain.model import (
+    Aggregate,
+    Author,
+    Book,
+    author_snapshot,
+    book_snapshot,
+)
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -82,6 +88,41 @@ class BookFilter:
     updated_before: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AuthorRow:
+    """An author as a list reads it: its columns and its resource, without the ORM's
+    identity map and per-object state (they cost a page of 50 a third of its CPU)."""
+
+    id: UUID
+    name: str
+    name_key: str
+    bio: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    def snapshot(self) -> dict[str, Any]:
+        return author_snapshot(self)
+
+
+@dataclass(frozen=True, slots=True)
+class BookRow:
+    """A book as a list reads it (see :class:`AuthorRow`)."""
+
+    id: UUID
+    author_id: UUID
+    title: str
+    title_key: str
+    year: int
+    isbn: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    def snapshot(self) -> dict[str, Any]:
+        return book_snapshot(self)
+
+
 class AbstractRepository(abc.ABC, Generic[A]):
     """The port; ``seen`` holds the aggregates this unit of work touched (for their events)."""
 
@@ -123,8 +164,8 @@ class AbstractRepository(abc.ABC, Generic[A]):
 
 class AbstractAuthorRepository(AbstractRepository[Author]):
     @abc.abstractmethod
-    async def find(self, where: AuthorFilter, window: Slice) -> list[Author]:
-        """Authors matching ``where``, in ``window.sort`` order."""
+    async def find(self, where: AuthorFilter, window: Slice) -> list[AuthorRow]:
+        """Authors matching ``where``, in ``window.sort`` order (read-only rows)."""
 
     @abc.abstractmethod
     async def count(self, where: AuthorFilter) -> int: ...
@@ -132,7 +173,7 @@ class AbstractAuthorRepository(AbstractRepository[Author]):
 
 class AbstractBookRepository(AbstractRepository[Book]):
     @abc.abstractmethod
-    async def find(self, where: BookFilter, window: Slice) -> list[Book]: ...
+    async def find(self, where: BookFilter, window: Slice) -> list[BookRow]: ...
 
     @abc.abstractmethod
     async def count(self, where: BookFilter) -> int: ...
@@ -203,9 +244,10 @@ class SqlAlchemyAuthorRepository(_SqlRepository[Author], AbstractAuthorRepositor
             return AuthorHasBooks(facts["id"], None)
         return exc
 
-    async def find(self, where: AuthorFilter, window: Slice) -> list[Author]:
-        stmt = select(Author).where(*_author_filters(where))
-        return list(await self.session.scalars(_windowed(stmt, orm.authors, window)))
+    async def find(self, where: AuthorFilter, window: Slice) -> list[AuthorRow]:
+        stmt = _columns(orm.authors, AuthorRow).where(*_author_filters(where))
+        rows = await self.session.execute(_windowed(stmt, orm.authors, window))
+        return [AuthorRow(*row) for row in rows]
 
     async def count(self, where: AuthorFilter) -> int:
         stmt = select(func.count()).select_from(orm.authors).where(*_author_filters(where))
@@ -231,9 +273,10 @@ class SqlAlchemyBookRepository(_SqlRepository[Book], AbstractBookRepository):
             return AuthorNotFound(facts["author_id"])
         return exc
 
-    async def find(self, where: BookFilter, window: Slice) -> list[Book]:
-        stmt = select(Book).where(*_book_filters(where))
-        return list(await self.session.scalars(_windowed(stmt, orm.books, window)))
+    async def find(self, where: BookFilter, window: Slice) -> list[BookRow]:
+        stmt = _columns(orm.books, BookRow).where(*_book_filters(where))
+        rows = await self.session.execute(_windowed(stmt, orm.books, window))
+        return [BookRow(*row) for row in rows]
 
     async def count(self, where: BookFilter) -> int:
         stmt = select(func.count()).select_from(orm.books).where(*_book_filters(where))
@@ -241,6 +284,11 @@ class SqlAlchemyBookRepository(_SqlRepository[Book], AbstractBookRepository):
 
     async def count_by_author(self, author_id: UUID) -> int:
         return await self.count(BookFilter(author_id=author_id))
+
+
+def _columns(table: Table, row: type[Any]) -> Select[Any]:
+    """SELECT the columns of ``table`` in the order of the fields of ``row``."""
+    return select(*(table.c[name] for name in row.__dataclass_fields__))
 
 
 def _windowed(stmt: Select[Any], table: Any, window: Slice) -> Select[Any]:

@@ -39,6 +39,32 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def author_snapshot(author: Any) -> dict[str, Any]:
+    """The resource of an author: of an :class:`Author`, or of a row with its fields."""
+    return {
+        "id": str(author.id),
+        "name": author.name,
+        "bio": author.bio,
+        "created_at": stamp(author.created_at),
+        "updated_at": stamp(author.updated_at),
+        "version": author.version,
+    }
+
+
+def book_snapshot(book: Any) -> dict[str, Any]:
+    """The resource of a book: of a :class:`Book`, or of a row with its fields."""
+    return {
+        "id": str(book.id),
+        "author_id": str(book.author_id),
+        "title": book.title,
+        "year": book.year,
+        "isbn": book.isbn,
+        "created_at": stamp(book.created_at),
+        "updated_at": stamp(book.updated_at),
+        "version": book.version,
+    }
+
+
 class Aggregate:
     """What authors and books share: identity, timestamps, version and pending events."""
 
@@ -126,14 +152,7 @@ class Author(Aggregate):
         self.name_key = text.key(self.name)
 
     def snapshot(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "name": self.name,
-            "bio": self.bio,
-            "created_at": stamp(self.created_at),
-            "updated_at": stamp(self.updated_at),
-            "version": self.version,
-        }
+        return author_snapshot(self)
 
     def __repr__(self) -> str:
         return f"Author(id={self.id!s}, name={self.name!r}, version={self.version})"
@@ -207,16 +226,7 @@ class Book(Aggregate):
         self.title_key = text.key(self.title)
 
     def snapshot(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "author_id": str(self.author_id),
-            "title": self.title,
-            "year": self.year,
-            "isbn": self.isbn,
-            "created_at": stamp(self.created_at),
-            "updated_at": stamp(self.updated_at),
-            "version": self.version,
-        }
+        return book_snapshot(self)
 
     def __repr__(self) -> str:
         return f"Book(id={self.id!s}, title={self.title!r}, version={self.version})"

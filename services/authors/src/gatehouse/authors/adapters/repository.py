@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, Table, and_, func, insert, or_, select
+from sqlalchemy import ColumnElement, Insert, Select, Table, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -187,6 +187,8 @@ class _SqlRepository(Generic[A]):
 
     cls: type[A]
     table: Table
+    columns: tuple[str, ...]
+    inserts: Insert
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -209,9 +211,9 @@ class _SqlRepository(Generic[A]):
         # One INSERT of the row, not the ORM's flush of a pending object (its unit of work
         # cost a create more CPU than the statement); then the aggregate joins the
         # session as persistent, so a later change of it in this unit is an UPDATE.
-        row = {column.key: getattr(aggregate, column.key) for column in self.table.columns}
+        row = {name: getattr(aggregate, name) for name in self.columns}
         try:
-            await self.session.execute(insert(self.table), row)
+            await self.session.execute(self.inserts, row)
         except IntegrityError as exc:
             raise self._conflict(row, exc) from None
         make_transient_to_detached(aggregate)
@@ -228,6 +230,8 @@ class _SqlRepository(Generic[A]):
 class SqlAlchemyAuthorRepository(_SqlRepository[Author], AbstractAuthorRepository):
     cls = Author
     table = orm.authors
+    columns = tuple(table.c.keys())
+    inserts = insert(table)
 
     def __init__(self, session: AsyncSession) -> None:
         AbstractAuthorRepository.__init__(self)
@@ -257,6 +261,8 @@ class SqlAlchemyAuthorRepository(_SqlRepository[Author], AbstractAuthorRepositor
 class SqlAlchemyBookRepository(_SqlRepository[Book], AbstractBookRepository):
     cls = Book
     table = orm.books
+    columns = tuple(table.c.keys())
+    inserts = insert(table)
 
     def __init__(self, session: AsyncSession) -> None:
         AbstractBookRepository.__init__(self)

@@ -118,6 +118,70 @@ async def amqp_buses(amqp_namespace: Any) -> AsyncIterator[tuple[AmqpEventBus, A
 
 
 @pytest.mark.services
+class _RefusingBus(InMemoryEventBus):
+    """Refuses the events of ``refused`` names: ``once`` at their first publish only
+    (a broker's nack of one message), else until ``heal()`` (a connection gone)."""
+
+    def __init__(self, refused: set[str], *, once: bool) -> None:
+        super().__init__()
+        self.refused, self.once = set(refused), once
+
+    def heal(self) -> None:
+        self.refused.clear()
+
+    async def publish(self, event: CloudEvent) -> None:
+        name = event.data["name"] if isinstance(event.data, dict) else None
+        if name in self.refused:
+            if self.once:
+                self.refused.discard(name)
+            raise ConnectionError(f"refused {name}")
+        await super().publish(event)
+
+
+async def test_a_batch_cut_short_is_stamped_to_the_failure_and_resent_with_its_sequences(
+    engine: AsyncEngine,
+) -> None:
+    """The whole batch is published at once; when everything from one event on fails
+    (the broker went), the rows before it are stamped and the rest is published again,
+    in order, with the same sequences."""
+    bus = _RefusingBus({"B", "C"}, once=False)
+    received = await collect(bus)
+    await create(engine, "A", "B", "C")
+
+    async with running(OutboxRelay(engine, bus, retry_interval=0.01, max_retry_interval=0.05)):
+        await eventually(lambda: len(received) == 1)
+        before = failures()
+        await eventually(lambda: failures() >= before + 2)  # B and C failed again
+        assert await stamped_rows(engine) == [
+            ("A", 1, True),
+            ("B", None, False),
+            ("C", None, False),
+        ]
+        bus.heal()
+        await eventually(lambda: len(received) == 3)
+
+    assert [(e.data["name"], e.sequence) for e in received] == [("A", 1), ("B", 2), ("C", 3)]
+    assert await stamped_rows(engine) == [("A", 1, True), ("B", 2, True), ("C", 3, True)]
+
+
+async def test_an_event_refused_before_later_ones_taken_gets_a_later_sequence(
+    engine: AsyncEngine,
+) -> None:
+    """A broker that refuses one event and takes the next ones of the batch: those are
+    delivered and stamped, so the refused one (never delivered) goes again with a new,
+    higher sequence. Subscribers see every event once, in sequence order; no sequence
+    is stamped twice."""
+    bus = _RefusingBus({"B"}, once=True)
+    received = await collect(bus)
+    await create(engine, "A", "B", "C")
+
+    async with running(OutboxRelay(engine, bus, retry_interval=0.01)):
+        await eventually(lambda: len(received) == 3)
+
+    assert [(e.data["name"], e.sequence) for e in received] == [("A", 1), ("C", 3), ("B", 4)]
+    assert await stamped_rows(engine) == [("A", 1, True), ("B", 4, True), ("C", 3, True)]
+
+
 async def test_through_rabbitmq_in_sequence_and_nothing_lost_on_failure(
     pg_engine: AsyncEngine, amqp_buses: tuple[AmqpEventBus, AmqpEventBus]
 ) -> None:

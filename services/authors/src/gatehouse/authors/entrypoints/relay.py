@@ -164,20 +164,28 @@ class OutboxRelay:
     async def _relay_batch(self, conn: AsyncConnection) -> tuple[int, bool]:
         self._wake.clear()  # before reading, so an insert during the batch is not missed
         pending = await outbox.fetch_unsent(conn, self._batch_size)
-        # The batch is handed to the bus in order and its confirms are awaited together:
-        # one at a time, each publish waited a broker round trip behind the requests of
-        # this process, and the relay fell seconds behind 200 writes/s. Only the rows
-        # up to the first failure are stamped; the rest are published again, in order,
-        # with the same sequences (subscribers drop what they already have).
+        # The batch is handed to the bus in order (the channel's lock is FIFO) and its
+        # confirms are awaited together: one at a time, each publish waited a broker
+        # round trip behind the requests of this process, and the relay fell seconds
+        # behind 200 writes/s.
         outcomes = await asyncio.gather(
             *(self._publish(item, self._sequence + n) for n, item in enumerate(pending, 1))
         )
-        stamped: list[tuple[int, int]] = []
-        for item, published in zip(pending, outcomes, strict=True):
-            if not published:
-                break
-            self._sequence += 1
-            stamped.append((item.row_id, self._sequence))
+        stamped = [
+            (item.row_id, self._sequence + n)
+            for n, (item, published) in enumerate(zip(pending, outcomes, strict=True), 1)
+            if published
+        ]
+        first_failure = outcomes.index(False) if False in outcomes else len(outcomes)
+        if any(outcomes[first_failure:]):
+            # The broker refused some and took later ones: those are delivered with their
+            # sequences, so the refused rows (never delivered) get new ones, after them.
+            self._sequence += len(pending)
+        else:
+            # All sent, or everything from the first failure on failed (the connection
+            # went): the prefix is stamped and the rest goes again, in order, with the
+            # same sequences (what arrived without its confirm is dropped as seen).
+            self._sequence += len(stamped)
         failed = len(stamped) < len(pending)
         await outbox.mark_sent(conn, stamped)
         if stamped:

@@ -6,7 +6,10 @@ publication order. The lock and all the relay's queries share one dedicated
 connection: if that connection dies, the lock goes with it and so does the work.
 An outbox insert wakes the relay through LISTEN/NOTIFY (PostgreSQL) or
 :meth:`OutboxRelay.wake` (same process); polling is the fallback.
-A failed publish leaves its row unsent: the relay backs off and retries in order.
+A batch is handed to the bus in order and its confirms are awaited together. A failed
+publish leaves its row unsent: the relay backs off and retries in order, with the same
+sequence, unless later events of its batch were taken (a broker's refusal of that one
+message): then it goes again with a new sequence after theirs.
 """
 
 from __future__ import annotations

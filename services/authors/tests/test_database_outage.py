@@ -5,6 +5,7 @@ gateway saw dropped connections)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,25 +147,35 @@ async def _warm(client: httpx.AsyncClient, auth: Auth) -> None:
     assert [r.status_code for r in warm] == [200] * 6
 
 
+async def _restart_with_ping_idle(
+    ping_idle: float, url: str, verifier: JWTVerifier, auth: Auth, folder: Path
+) -> tuple[list[httpx.Response], httpx.Response]:
+    """A warm pool, then every PostgreSQL backend terminated (a restart): six GETs one
+    after the other, then a POST, on an app with ``GATEHOUSE_AUTHORS_DB_PING_IDLE``."""
+    settings = AuthorsSettings(
+        database_url=url,
+        data_dir=folder,
+        oidc_issuer=ISSUER,
+        run_relay=False,
+        db_ping_idle=ping_idle,
+    )
+    app = create_app(settings, verifier=verifier)
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as client:
+        await _warm(client, auth)
+        await _restart_backends(url)
+        after = [await client.get("/v1/authors", headers=auth("admin")) for _ in range(6)]
+        name = f"Restart {uuid.uuid4().hex[:8]}"  # the database is shared
+        created = await client.post("/v1/authors", json={"name": name}, headers=auth("admin"))
+    return after, created
+
+
 async def test_a_database_restart_while_the_pool_is_idle_costs_no_request(
     shared_postgres_url: str, verifier: JWTVerifier, auth: Auth, tmp_path: Path
 ) -> None:
     """A connection that sat in the pool longer than ``GATEHOUSE_AUTHORS_DB_PING_IDLE``
     is pinged when taken (0 here: every one), and a failed ping replaces it and every
     connection pooled before it: the restart costs no request (what pre-ping gave)."""
-    settings = AuthorsSettings(
-        database_url=shared_postgres_url,
-        data_dir=tmp_path,
-        oidc_issuer=ISSUER,
-        run_relay=False,
-        db_ping_idle=0,
-    )
-    app = create_app(settings, verifier=verifier)
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
-        await _warm(client, auth)
-        await _restart_backends(shared_postgres_url)
-        after = [await client.get("/v1/authors", headers=auth("admin")) for _ in range(6)]
-        created = await client.post("/v1/authors", json={"name": "Y"}, headers=auth("admin"))
+    after, created = await _restart_with_ping_idle(0, shared_postgres_url, verifier, auth, tmp_path)
     assert [r.status_code for r in after] == [200] * 6, after[0].text
     assert created.status_code == 201, created.text
 
@@ -175,17 +186,9 @@ async def test_a_restart_under_a_busy_pool_is_one_503_then_every_connection_is_n
     """Connections used more recently than the ping interval are not pinged (a busy
     pool pays no ping): after a restart the first request on a dead one is a 503 with
     Retry-After, and it discards the whole pool, so the next ones reconnect and pass."""
-    settings = AuthorsSettings(
-        database_url=shared_postgres_url,
-        data_dir=tmp_path,
-        oidc_issuer=ISSUER,
-        run_relay=False,
-        db_ping_idle=3600,
+    after, created = await _restart_with_ping_idle(
+        3600, shared_postgres_url, verifier, auth, tmp_path
     )
-    app = create_app(settings, verifier=verifier)
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
-        await _warm(client, auth)
-        await _restart_backends(shared_postgres_url)
-        after = [await client.get("/v1/authors", headers=auth("admin")) for _ in range(6)]
     assert [r.status_code for r in after] == [503] + [200] * 5, after[0].text
     assert after[0].headers["retry-after"] == "2"
+    assert created.status_code == 201, created.text

@@ -5,9 +5,11 @@ gateway saw dropped connections)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -23,18 +25,31 @@ Auth = Callable[..., dict[str, str]]
 ISSUER = "http://issuer.test/realms/gatehouse"
 
 
+@contextlib.asynccontextmanager
+async def authors_client(
+    database_url: str, verifier: JWTVerifier, folder: Path, **settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The authors app on ``database_url`` (no relay) served on loopback, and a client."""
+    app = create_app(
+        AuthorsSettings(
+            database_url=database_url,
+            data_dir=folder,
+            oidc_issuer=ISSUER,
+            run_relay=False,
+            **settings,
+        ),
+        verifier=verifier,
+    )
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
+        yield client
+
+
 async def test_a_database_cut_is_503_with_retry_after_until_it_is_back(
     shared_postgres_url: str, verifier: JWTVerifier, auth: Auth, tmp_path: Path
 ) -> None:
     async with TcpProxy.to_url(shared_postgres_url) as proxy:
-        settings = AuthorsSettings(
-            database_url=proxy.url_for(shared_postgres_url),
-            data_dir=tmp_path,
-            oidc_issuer=ISSUER,
-            run_relay=False,
-        )
-        app = create_app(settings, verifier=verifier)
-        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
+        database = proxy.url_for(shared_postgres_url)
+        async with authors_client(database, verifier, tmp_path) as client:
             assert (await client.get("/v1/authors", headers=auth("admin"))).status_code == 200
 
             await proxy.cut()
@@ -103,14 +118,8 @@ async def test_a_database_that_hangs_up_while_connecting_is_503_too(
     ``DBAPIError`` with no connection to invalidate: it was a 500 ``internal_error`` (the
     chaos suite's database cut saw 2 of 114 failed requests answered so)."""
     async with _HangingUpProxy.to_url(shared_postgres_url) as proxy:
-        settings = AuthorsSettings(
-            database_url=proxy.url_for(shared_postgres_url),
-            data_dir=tmp_path,
-            oidc_issuer=ISSUER,
-            run_relay=False,
-        )
-        app = create_app(settings, verifier=verifier)
-        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
+        database = proxy.url_for(shared_postgres_url)
+        async with authors_client(database, verifier, tmp_path) as client:
             assert (await client.get("/v1/authors", headers=auth("admin"))).status_code == 200
             await proxy.cut()
             during = [await client.get("/v1/authors", headers=auth("admin")) for _ in range(3)]
@@ -152,15 +161,7 @@ async def _restart_with_ping_idle(
 ) -> tuple[list[httpx.Response], httpx.Response]:
     """A warm pool, then every PostgreSQL backend terminated (a restart): six GETs one
     after the other, then a POST, on an app with ``GATEHOUSE_AUTHORS_DB_PING_IDLE``."""
-    settings = AuthorsSettings(
-        database_url=url,
-        data_dir=folder,
-        oidc_issuer=ISSUER,
-        run_relay=False,
-        db_ping_idle=ping_idle,
-    )
-    app = create_app(settings, verifier=verifier)
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as client:
+    async with authors_client(url, verifier, folder, db_ping_idle=ping_idle) as client:
         await _warm(client, auth)
         await _restart_backends(url)
         after = [await client.get("/v1/authors", headers=auth("admin")) for _ in range(6)]

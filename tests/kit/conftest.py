@@ -6,9 +6,7 @@ these fixtures let one test say so for all of them.
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,6 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from gatehouse.common.logging import JsonFormatter
 from gatehouse.testing import DEFAULT_ISSUER_URL
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -69,38 +66,3 @@ def build_service(request: pytest.FixtureRequest, tmp_path: Path) -> AppFactory:
         return await builder(tmp_path, **values)
 
     return build
-
-
-class LogLines(logging.Handler):
-    """Log records as the JSON lines production writes, formatted when emitted."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-    def of(self, logger: str) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line["logger"] == logger]
-
-    def at_least(self, level: str) -> list[dict[str, Any]]:
-        order = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-        return [line for line in self.lines if order.index(line["level"]) >= order.index(level)]
-
-
-@pytest.fixture
-def log_lines() -> Iterator[LogLines]:
-    handler = LogLines()
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    for name in ("uvicorn", "uvicorn.error"):  # serve() leaves their propagation alone
-        logging.getLogger(name).propagate = True
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)

@@ -14,9 +14,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from gatehouse.testing import bind_loopback, recorded_spans, serve, serve_issuer
+from gatehouse.testing import LogLines, bind_loopback, recorded_spans, serve, serve_issuer
 
-from .conftest import LogLines, build_authors
+from .conftest import build_authors
 
 # Loggers that write for a request (background work, such as the relay or the
 # revocation poll, logs on loggers of its own).

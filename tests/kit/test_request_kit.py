@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Request
 
-from gatehouse.testing import TestIssuer, serve, serve_issuer
+from gatehouse.testing import LogLines, TestIssuer, serve, serve_issuer
 
-from .conftest import AppFactory, LogLines, build_authors
+from .conftest import AppFactory, build_authors
 
 SECRET = "s3cret-internal-detail"
 

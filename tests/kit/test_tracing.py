@@ -8,9 +8,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from gatehouse.testing import serve
+from gatehouse.testing import LogLines, serve
 
-from .conftest import AppFactory, LogLines
+from .conftest import AppFactory
 from .test_request_kit import add_test_routes
 
 PENDING: dict[str, str] = {}  # service -> why its requests are not traced yet

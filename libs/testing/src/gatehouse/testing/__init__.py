@@ -10,12 +10,14 @@ the architecture keeps it that way. What it holds:
   broker, Redis) without touching the shared service;
 * :func:`recorded_spans` (fixture ``spans``) and :class:`OtlpCollector`: the spans
   this process, or the processes a test started, made;
+* :class:`LogLines` (fixture ``log_lines``): this process's log records as JSON lines;
 * the pytest plugin :mod:`gatehouse.testing.plugin` (loaded automatically):
   ``postgres_url``, ``empty_database_url``, ``redis_namespace``, ``amqp_namespace``,
   and the context managers behind them for longer scopes (``new_postgres_database``, ...).
 """
 
 from gatehouse.testing._issuer import DEFAULT_ISSUER_URL, TestIssuer, serve_issuer
+from gatehouse.testing._logs import LogLines
 from gatehouse.testing._server import bind_loopback, serve
 from gatehouse.testing._tcp_proxy import TcpProxy
 from gatehouse.testing._tracing import CollectedSpan, OtlpCollector, recorded_spans
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_ISSUER_URL",
     "AmqpNamespace",
     "CollectedSpan",
+    "LogLines",
     "OtlpCollector",
     "RedisNamespace",
     "TcpProxy",

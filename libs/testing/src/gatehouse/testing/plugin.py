@@ -195,3 +195,13 @@ def spans() -> Iterator[Any]:
 
     with recorded_spans() as exporter:
         yield exporter
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Any]:
+    """This process's log records at INFO and above, as production's JSON lines
+    (:class:`gatehouse.testing.LogLines`)."""
+    from gatehouse.testing._logs import recorded_lines
+
+    with recorded_lines() as lines:
+        yield lines

@@ -24,7 +24,7 @@ from gatehouse.auth.embedded.lockout import (
 )
 from gatehouse.auth.embedded.sql_lockout import SqlFailureStore
 
-from .conftest import DEMO_PASSWORD, FAST_HASHER, auth_settings, migrated_engine, running
+from .conftest import DEMO_PASSWORD, FAST_HASHER, Clock, auth_settings, migrated_engine, running
 
 POLICY = LockoutPolicy(
     throttle_failures=5,
@@ -36,24 +36,6 @@ POLICY = LockoutPolicy(
     reset_seconds=3600,
 )
 A, B, C = "203.0.113.5", "198.51.100.7", "192.0.2.44"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.services)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    return "memory"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from gatehouse.auth.embedded.revocations import LEEWAY, OVERLAP, SESSION, SUBJECT, RevocationLog
 
-from .conftest import migrated_engine
+from .conftest import Clock, migrated_engine
 from .test_api import PROBLEM, login
 
 ACCESS_TTL = 300  # the default GATEHOUSE_AUTH_ACCESS_TTL of the client fixture
@@ -93,14 +93,6 @@ async def test_a_cursor_it_did_not_hand_out_is_a_problem(
 async def test_the_list_is_not_in_the_openapi_document(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not [path for path in paths if path.startswith("/internal")]
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_items_come_once_past_the_overlap_and_go_at_expiry(database_url: str) -> None:

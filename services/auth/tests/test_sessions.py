@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
@@ -18,28 +17,9 @@ from gatehouse.auth.embedded.sessions import (
 )
 from gatehouse.auth.embedded.sql_sessions import SqlSessionStore
 
-from .conftest import migrated_engine
+from .conftest import Clock, migrated_engine
 
 StoreFactory = Callable[..., SessionStore]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.services)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "memory":
-        return "memory"
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
-    url = request.getfixturevalue("postgres_url")
-    assert isinstance(url, str)
-    return url
 
 
 @pytest.fixture
